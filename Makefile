@@ -1,0 +1,106 @@
+# wisp: `make` builds everything into out/, `make test` proves it,
+# `make run` opens a shell in a VM. `make help` lists the rest.
+
+OUT ?= out
+# Every product is the same, byte for byte, wherever and whenever it is built.
+export SOURCE_DATE_EPOCH ?= 1700000000
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+GUEST_CC ?= musl-gcc
+HOST_CC ?= gcc
+WARN := -Wall -Wextra -Werror
+COMMON_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -ffile-prefix-map=$(CURDIR)/=
+GUEST_CFLAGS := $(COMMON_CFLAGS) -Os -static -ffunction-sections -fdata-sections \
+	-Wl,--gc-sections -Wl,--build-id=none -s
+HOST_CFLAGS := $(COMMON_CFLAGS) -O2 -Wl,--build-id=none
+SAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
+
+COMMON_SRC := common/wire.c common/base64.c common/queue.c
+INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
+WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
+HEADERS := $(wildcard init/*.h boot/*.h common/*.h)
+
+PYTEST := /usr/bin/python3 -m pytest
+
+DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
+	libelf-dev libssl-dev xz-utils lz4 cpio qemu-system-x86 busybox-static \
+	python3 python3-pytest clang libclang-rt-14-dev procps
+
+.PHONY: all deps kernel run test unit fuzz check-config clean help FORCE
+
+all: $(OUT)/vmlinux $(OUT)/wisp-init $(OUT)/initramfs.cpio.lz4 $(OUT)/wisp
+
+help:
+	@echo "make            build out/: vmlinux, bzImage, wisp-init, initramfs.cpio.lz4, wisp"
+	@echo "make deps       install the Debian packages the build and the tests need"
+	@echo "make run        boot a VM with a shell (after deps and build)"
+	@echo "make test       unit tests (ASan/UBSan), fuzz smoke, VM tests"
+	@echo "make unit       C unit tests only;  make fuzz  the fuzz targets (FUZZ_SECONDS=)"
+	@echo "make V=1        show the commands"
+
+deps:
+	$(Q)missing=$$(dpkg-query -W -f '$${db:Status-Abbrev} $${Package}\n' $(DEB_PACKAGES) 2>/dev/null \
+		| awk '$$1 == "ii" { ok[$$2] = 1 } END { n = split("$(DEB_PACKAGES)", p, " "); \
+		for (i = 1; i <= n; i++) if (!ok[p[i]]) printf "%s ", p[i] }'); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$missing"; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "deps: all installed"; fi
+
+# The kernel script is cheap when its cache is warm; it decides what to do.
+$(OUT)/vmlinux $(OUT)/bzImage $(OUT)/gen_init_cpio: kernel
+kernel:
+	$(Q)kernel-config/build.sh $(OUT)
+
+$(OUT)/wisp-init: $(INIT_SRC) $(HEADERS) Makefile
+	@mkdir -p $(OUT)
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $(INIT_SRC)
+
+$(OUT)/initramfs.cpio.lz4: $(OUT)/wisp-init $(OUT)/gen_init_cpio initramfs/mkinitramfs.sh \
+		initramfs/base.list initramfs/passwd initramfs/group
+	$(Q)initramfs/mkinitramfs.sh $(OUT)/gen_init_cpio $(OUT)/wisp-init $@
+
+$(OUT)/wisp: $(WISP_SRC) $(HEADERS) Makefile
+	@mkdir -p $(OUT)
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(WISP_SRC)
+
+run: all
+	$(Q)$(OUT)/wisp run -it
+
+# Unit tests of the parsers and protocol code, under ASan and UBSan.
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test_*.c))
+$(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
+$(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
+$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
+$(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
+	@mkdir -p $(OUT)/unit
+	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.c,$^)
+
+unit: $(UNIT_TESTS)
+	$(Q)for t in $(UNIT_TESTS); do $$t || exit 1; done
+
+# libFuzzer targets, run for a bounded time each (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 20
+FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(OUT)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c init/config.c common/base64.c
+$(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
+$(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
+	@mkdir -p $(OUT)/fuzz
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$^)
+
+fuzz: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		mkdir -p $(OUT)/fuzz/corpus-$${f##*/}; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(OUT)/fuzz/corpus-$${f##*/} \
+			>$(OUT)/fuzz/$${f##*/}.log 2>&1 || { tail -n 30 $(OUT)/fuzz/$${f##*/}.log; exit 1; }; \
+	done
+
+test: all unit fuzz
+	$(Q)$(PYTEST) -q tests
+
+clean:
+	rm -rf $(OUT)

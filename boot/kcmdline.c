@@ -1,0 +1,119 @@
+#include "kcmdline.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/base64.h"
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	int overflow;
+};
+
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->overflow = 1;
+	else
+		t->len += (size_t)n;
+}
+
+/* Adds " wisp.KEY=<base64 of the NUL-terminated items>". */
+static void add_list(struct text *t, const char *key, const char *const *items, size_t n)
+{
+	size_t raw = 0;
+	for (size_t i = 0; i < n; i++)
+		raw += strlen(items[i]) + 1;
+	unsigned char *joined = malloc(raw ? raw : 1);
+	char *enc = malloc(base64_encoded_size(raw));
+	if (!joined || !enc) {
+		t->overflow = 1;
+		goto out;
+	}
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(items[i]) + 1;
+		memcpy(joined + at, items[i], len);
+		at += len;
+	}
+	base64_encode(joined, raw, enc);
+	add(t, " wisp.%s=%s", key, enc);
+out:
+	free(joined);
+	free(enc);
+}
+
+/* -e K takes the host's value of K; unset on the host, it is left out. */
+static const char *env_item(const char *item, char *const *host_env)
+{
+	if (strchr(item, '='))
+		return item;
+	size_t klen = strlen(item);
+	for (char *const *e = host_env; e && *e; e++)
+		if (!strncmp(*e, item, klen) && (*e)[klen] == '=')
+			return *e;
+	return NULL;
+}
+
+int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t errlen)
+{
+	const struct run_opts *o = g->o;
+	struct text t = { .buf = out, .cap = KCMDLINE_MAX };
+	out[0] = '\0';
+
+	/* The kernel: log on the UART (the launcher reads it, the user sees it
+	 * only with --verbose), a reset that ends the VMM, no waiting on panic. */
+	add(&t, "console=ttyS0 reboot=t panic=-1 %s", o->verbose ? "loglevel=7" : "quiet");
+	if (g->tsc_khz)
+		add(&t, " tsc_early_khz=%lu tsc=reliable", g->tsc_khz);
+	if (g->no_pci)
+		add(&t, " pci=off");
+
+	add(&t, " wisp.nonce=%s wisp.io=virtio", g->nonce);
+	if (o->argc > 0)
+		add_list(&t, "cmd", (const char *const *)o->argv, (size_t)o->argc);
+	const char *env[OPTIONS_MAX_ENV + 1];
+	size_t nenv = 0;
+	if (g->tty) {
+		/* Like docker -t: the guest's terminal type is the host's. */
+		const char *term = getenv("TERM");
+		static char term_buf[128];
+		if (term && *term) {
+			snprintf(term_buf, sizeof(term_buf), "TERM=%s", term);
+			env[nenv++] = term_buf;
+		}
+	}
+	for (size_t i = 0; i < o->nenv; i++) {
+		const char *item = env_item(o->env[i], g->host_env);
+		if (item)
+			env[nenv++] = item;
+	}
+	if (nenv)
+		add_list(&t, "env", env, nenv);
+	if (o->workdir)
+		add_list(&t, "cwd", &o->workdir, 1);
+	if (o->user)
+		add(&t, " wisp.user=%s", o->user);
+	if (g->tty)
+		add(&t, " wisp.tty=%ux%u", g->rows, g->cols);
+	if (g->stdin_open)
+		add(&t, " wisp.stdin=1");
+	/* The user's own arguments last, so that they win. */
+	if (o->append && *o->append)
+		add(&t, " %s", o->append);
+
+	if (t.overflow) {
+		snprintf(err, errlen,
+			 "the command, environment and --append do not fit the guest's "
+			 "%d-byte kernel command line", KCMDLINE_MAX - 1);
+		return -1;
+	}
+	return (int)t.len;
+}

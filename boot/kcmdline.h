@@ -1,0 +1,27 @@
+/* The guest kernel command line: the kernel's own flags for a fast, quiet
+ * boot that ends the VMM on reset, and the wisp.* keys wisp-init reads. */
+#ifndef WISP_KCMDLINE_H
+#define WISP_KCMDLINE_H
+
+#include <stddef.h>
+
+#include "options.h"
+
+/* x86's COMMAND_LINE_SIZE, with its terminating NUL. */
+#define KCMDLINE_MAX 2048
+
+struct guest_setup {
+	const struct run_opts *o;
+	const char *nonce;      /* hex; tags the console exit marker */
+	int stdin_open, tty;    /* after defaults */
+	unsigned short rows, cols;
+	unsigned long tsc_khz;  /* 0: not given */
+	int no_pci;             /* the machine has no PCI bus to probe */
+	char *const *host_env;  /* for -e K without a value */
+};
+
+/* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,
+ * or -1 with a reason in err when it does not fit. */
+int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,38 @@
+/* `wisp run` options, parsed once into one struct by a pure function (no
+ * I/O) that the unit tests call directly. */
+#ifndef WISP_OPTIONS_H
+#define WISP_OPTIONS_H
+
+#include <stddef.h>
+
+#define OPTIONS_MAX_ENV 256
+#define OPTIONS_ERR_LEN 256
+
+struct run_opts {
+	const char *vmm;      /* "qemu-microvm" (default), "qemu-q35", "qemu-pc" */
+	const char *accel;    /* "tcg" (default here) or "kvm" */
+	const char *kernel;   /* NULL: next to the wisp binary */
+	const char *initrd;
+	unsigned memory_mib;
+	unsigned cpus;
+	const char *env[OPTIONS_MAX_ENV]; /* K=V, or K to copy the host's */
+	size_t nenv;
+	const char *workdir;
+	const char *user;     /* UID[:GID] */
+	int interactive, tty;
+	int tty_given;        /* -t or -i was on the command line */
+	double timeout;       /* seconds; 0: none */
+	const char *append;
+	int verbose;
+	int help;
+	char **argv;          /* the command; NULL or empty: a shell */
+	int argc;
+};
+
+/* Parses argv[0..argc) (the words after "run"). Returns 0, or -1 with a
+ * one-line reason in err. */
+int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+
+extern const char run_usage[];
+
+#endif

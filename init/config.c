@@ -1,0 +1,301 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/base64.h"
+
+#define DEFAULT_ROWS 24
+#define DEFAULT_COLS 80
+
+static void warn(struct config *c, const char *fmt, ...)
+{
+	if (c->nwarnings >= CONFIG_MAX_WARNINGS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->warnings[c->nwarnings++], CONFIG_WARNING_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* Splits the next word off *p (bounded by end) into out, as the kernel
+ * does: blanks separate words, double quotes group and are dropped. */
+static char *next_word(const char **p, const char *end, char **out)
+{
+	const char *s = *p;
+	while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\0'))
+		s++;
+	if (s == end) {
+		*p = s;
+		return NULL;
+	}
+	char *word = *out;
+	int quoted = 0;
+	for (; s < end; s++) {
+		if (*s == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (!quoted && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\0'))
+			break;
+		*(*out)++ = *s;
+	}
+	*(*out)++ = '\0';
+	*p = s;
+	return word;
+}
+
+/* Decodes base64 text in place into a NUL-separated list stored into
+ * list[0..max). Returns the count, or -1 when malformed. */
+static int decode_list(char *text, char **list, int max)
+{
+	size_t n = strlen(text);
+	unsigned char *buf = (unsigned char *)text;
+	list[0] = NULL;
+	long len = base64_decode(text, n, buf);
+	if (len < 0)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (buf[len - 1] != '\0')
+		return -1; /* every item ends in NUL, the last one too */
+	int count = 0;
+	for (long i = 0; i < len; count++) {
+		if (count == max)
+			return -1;
+		list[count] = (char *)buf + i;
+		i += (long)strlen((char *)buf + i) + 1;
+	}
+	list[count] = NULL;
+	return count;
+}
+
+static int parse_uint(const char *s, char stop, unsigned long max, unsigned long *v, const char **end)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *e;
+	unsigned long x = strtoul(s, &e, 10);
+	if (errno || x > max || *e != stop)
+		return -1;
+	*v = x;
+	if (end)
+		*end = e;
+	return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) {
+		*out = 0;
+		return 0;
+	}
+	return -1;
+}
+
+static int key_cmd(struct config *c, char *v)
+{
+	char *list[CONFIG_MAX_ARGS + 1];
+	int n = decode_list(v, list, CONFIG_MAX_ARGS);
+	if (n < 0)
+		return -1;
+	memcpy(c->argv, list, sizeof(char *) * (size_t)(n + 1));
+	return 0;
+}
+
+static int key_env(struct config *c, char *v)
+{
+	char *list[CONFIG_MAX_ENV + 1];
+	int n = decode_list(v, list, CONFIG_MAX_ENV);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (!strchr(list[i], '=') || list[i][0] == '=')
+			return -1;
+	memcpy(c->env, list, sizeof(char *) * (size_t)(n + 1));
+	return 0;
+}
+
+static int key_cwd(struct config *c, char *v)
+{
+	char *list[2];
+	if (decode_list(v, list, 1) != 1 || list[0][0] != '/')
+		return -1;
+	c->cwd = list[0];
+	return 0;
+}
+
+static int key_tty(struct config *c, char *v)
+{
+	unsigned long rows, cols;
+	const char *e;
+	if (parse_bool(v, &c->tty) == 0)
+		return 0;
+	if (parse_uint(v, 'x', 0xffff, &rows, &e) || parse_uint(e + 1, '\0', 0xffff, &cols, NULL) ||
+	    rows == 0 || cols == 0)
+		return -1;
+	c->tty = 1;
+	c->rows = (unsigned short)rows;
+	c->cols = (unsigned short)cols;
+	return 0;
+}
+
+static int key_stdin(struct config *c, char *v)
+{
+	return parse_bool(v, &c->stdin_open);
+}
+
+static int key_user(struct config *c, char *v)
+{
+	unsigned long uid, gid;
+	const char *e;
+	if (parse_uint(v, '\0', 0xfffffffeUL, &uid, NULL) == 0) {
+		gid = uid;
+	} else if (parse_uint(v, ':', 0xfffffffeUL, &uid, &e) ||
+		   parse_uint(e + 1, '\0', 0xfffffffeUL, &gid, NULL)) {
+		return -1;
+	}
+	c->has_user = 1;
+	c->uid = (uid_t)uid;
+	c->gid = (gid_t)gid;
+	return 0;
+}
+
+static int valid_name(const char *v, size_t max, int hex_only)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return 0;
+	for (const char *p = v; *p; p++) {
+		int ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+		if (!hex_only)
+			ok = ok || (*p >= 'g' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			     *p == '-' || (*p == '.' && p != v);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int key_hostname(struct config *c, char *v)
+{
+	if (!valid_name(v, 64, 0))
+		return -1;
+	c->hostname = v;
+	return 0;
+}
+
+static int key_nonce(struct config *c, char *v)
+{
+	if (!valid_name(v, 32, 1))
+		return -1;
+	c->nonce = v;
+	return 0;
+}
+
+static int key_io(struct config *c, char *v)
+{
+	if (!strcmp(v, "auto"))
+		c->io = IO_AUTO;
+	else if (!strcmp(v, "virtio"))
+		c->io = IO_VIRTIO;
+	else if (!strcmp(v, "console"))
+		c->io = IO_CONSOLE;
+	else
+		return -1;
+	return 0;
+}
+
+static int key_debug(struct config *c, char *v)
+{
+	return parse_bool(v, &c->debug);
+}
+
+static const struct {
+	const char *name;
+	int (*parse)(struct config *c, char *value);
+} keys[] = {
+	{ "cmd", key_cmd },           { "env", key_env },     { "cwd", key_cwd },
+	{ "tty", key_tty },           { "stdin", key_stdin }, { "user", key_user },
+	{ "hostname", key_hostname }, { "nonce", key_nonce }, { "io", key_io },
+	{ "debug", key_debug },
+};
+
+/* Warnings quote at most this much of what they did not understand. */
+#define QUOTE_MAX 48
+
+static void apply_key(struct config *c, char *word)
+{
+	char *name = word + strlen("wisp.");
+	char *eq = strchr(name, '=');
+	if (!eq) {
+		warn(c, "ignoring wisp.%.*s: no value", QUOTE_MAX, name);
+		return;
+	}
+	*eq = '\0';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(name, keys[i].name))
+			continue;
+		if (keys[i].parse(c, eq + 1) < 0)
+			warn(c, "ignoring wisp.%s: malformed value", name);
+		return;
+	}
+	warn(c, "ignoring unknown key wisp.%.*s", QUOTE_MAX, name);
+}
+
+static void set_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->rows = DEFAULT_ROWS;
+	c->cols = DEFAULT_COLS;
+	c->io = IO_AUTO;
+	c->hostname = "wisp";
+}
+
+int config_parse(const char *cmdline, size_t n, struct config *c)
+{
+	set_defaults(c);
+	/* Every word fits in the copy with its NUL, so one buffer serves. */
+	c->storage = malloc(n + 1);
+	if (!c->storage)
+		return -1;
+	char *out = c->storage;
+	const char *p = cmdline, *end = cmdline + n;
+	char *word;
+	int argc = 0, after_dashes = 0;
+	char *dash_args[CONFIG_MAX_ARGS + 1];
+
+	while ((word = next_word(&p, end, &out))) {
+		if (after_dashes) {
+			if (argc == CONFIG_MAX_ARGS) {
+				warn(c, "ignoring arguments after the first %d", CONFIG_MAX_ARGS);
+				break;
+			}
+			dash_args[argc++] = word;
+		} else if (!strcmp(word, "--")) {
+			after_dashes = 1;
+		} else if (!strncmp(word, "wisp.", 5)) {
+			apply_key(c, word);
+		}
+	}
+	/* A command after "--" wins over wisp.cmd only when wisp.cmd is absent. */
+	if (!c->argv[0] && argc > 0) {
+		memcpy(c->argv, dash_args, sizeof(char *) * (size_t)argc);
+		c->argv[argc] = NULL;
+	}
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	free(c->storage);
+	c->storage = NULL;
+}

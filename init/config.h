@@ -1,0 +1,47 @@
+/* wisp-init's configuration: every wisp.* key of the kernel command line,
+ * parsed once into one struct with defaults. config_parse() does no I/O so
+ * the unit tests and the fuzzer call it directly. */
+#ifndef WISP_CONFIG_H
+#define WISP_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_WARNINGS 8
+#define CONFIG_WARNING_LEN 160
+#define CONFIG_MAX_ARGS 256
+#define CONFIG_MAX_ENV 256
+
+enum io_mode {
+	IO_AUTO,    /* the virtio port when it exists, else the console */
+	IO_VIRTIO,  /* framed stream on the virtio-serial port "wisp.io" */
+	IO_CONSOLE, /* the command's stdio is the console; exit on a marker line */
+};
+
+struct config {
+	char *argv[CONFIG_MAX_ARGS + 1]; /* the command; argv[0] == NULL: a shell */
+	char *env[CONFIG_MAX_ENV + 1];   /* K=V set on top of the defaults */
+	char *cwd;                       /* NULL: / */
+	char *hostname;
+	char *nonce;                     /* tags the console exit marker */
+	int tty;                         /* run the command on a pty */
+	unsigned short rows, cols;       /* its initial size */
+	int stdin_open;                  /* the host forwards stdin */
+	int has_user;
+	uid_t uid;
+	gid_t gid;
+	enum io_mode io;
+	int debug;
+
+	char *storage; /* every string above points in here */
+	size_t nwarnings;
+	char warnings[CONFIG_MAX_WARNINGS][CONFIG_WARNING_LEN];
+};
+
+/* Fills *c from the command line text (not NUL-terminated, n bytes).
+ * Never fails: an unknown wisp.* key or a malformed value leaves the
+ * default and adds a warning. Returns -1 only when out of memory. */
+int config_parse(const char *cmdline, size_t n, struct config *c);
+void config_free(struct config *c);
+
+#endif

@@ -1,0 +1,125 @@
+/* wisp-init: the PID 1 of a wisp VM. main() is the boot order of
+ * DESIGN.md, one call per step; supervise() is the rest of PID 1's life. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../common/wire.h"
+#include "channel.h"
+#include "config.h"
+#include "log.h"
+#include "mounts.h"
+#include "net.h"
+#include "session.h"
+#include "shutdown.h"
+#include "spawn.h"
+#include "supervise.h"
+
+#define CMDLINE_MAX 65536
+/* How long the host gets to name its virtio port after the driver probed. */
+#define CHANNEL_WAIT_MS 3000
+
+static int open_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		log_warn("open /dev/console: %s", strerror(errno));
+	return fd;
+}
+
+static void read_config(struct config *c)
+{
+	static char text[CMDLINE_MAX];
+	ssize_t n = 0;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, text, sizeof(text))) < 0) {
+		log_warn("read /proc/cmdline: %s", strerror(errno));
+		n = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (config_parse(text, (size_t)n, c) < 0) {
+		log_warn("out of memory parsing the command line");
+		config_parse("", 0, c);
+	}
+	for (size_t i = 0; i < c->nwarnings; i++)
+		log_warn("%s", c->warnings[i]);
+}
+
+static void set_hostname(const struct config *c)
+{
+	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
+		log_warn("sethostname: %s", strerror(errno));
+}
+
+/* The serial console carries raw bytes when it is the command's stdio. */
+static void console_raw(int fd)
+{
+	struct termios t;
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(fd, TCSANOW, &t);
+	}
+}
+
+static int open_channel(const struct config *c)
+{
+	if (c->io == IO_CONSOLE || (c->io == IO_AUTO && !channel_ports_exist()))
+		return -1;
+	return channel_open(CHANNEL_WAIT_MS);
+}
+
+static void forward_log(void *ctx, const char *line)
+{
+	session_send(ctx, WIRE_LOG, line, (uint32_t)strlen(line));
+}
+
+static void say_hello(struct session *s)
+{
+	uint8_t version[4];
+	wire_put_u32(version, WIRE_VERSION);
+	session_send(s, WIRE_HELLO, version, sizeof(version));
+}
+
+int main(void)
+{
+	static struct config cfg;
+	static struct session session;
+	static struct command cmd;
+
+	if (getpid() != 1) {
+		fprintf(stderr, "wisp-init: must run as PID 1\n");
+		return 1;
+	}
+	/* 1. The basic filesystems, lo, the hostname, the console. */
+	mount_basics();
+	log_open();
+	loopback_up();
+	int console_fd = open_console();
+	/* 2. The configuration, from the kernel command line. */
+	read_config(&cfg);
+	set_hostname(&cfg);
+	int sigfd = signals_setup();
+	/* The host channel (vsock comes with a later step). */
+	int chan = open_channel(&cfg);
+	if (session_init(&session, chan, &cmd) < 0) {
+		log_warn("out of memory");
+		power_off();
+	}
+	log_set_sink(forward_log, &session);
+	for (size_t i = 0; i < cfg.nwarnings; i++)
+		forward_log(&session, cfg.warnings[i]);
+	say_hello(&session);
+	/* 6. The user's command; without a channel, on the console. */
+	int stdio_console = chan < 0 ? console_fd : -1;
+	if (stdio_console >= 0 && !cfg.tty)
+		console_raw(stdio_console);
+	if (spawn_command(&cfg, stdio_console, &cmd) < 0)
+		cmd.pid = -1;
+	/* 7-8. Supervise until the command ends, then power off. */
+	supervise(&cfg, sigfd, console_fd, &session, &cmd);
+}

@@ -1,0 +1,252 @@
+#include "supervise.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../common/wire.h"
+#include "log.h"
+#include "shutdown.h"
+
+/* How long the rest of the processes get between SIGTERM and SIGKILL. */
+#define GRACE_MS 500
+/* How long to wait for SIGKILLed processes and the last output. */
+#define DRAIN_MS 2000
+/* How long the host gets to acknowledge the exit status. */
+#define BYE_WAIT_MS 3000
+
+enum { TAG_SIGNAL = 100, TAG_TIMER };
+
+enum phase {
+	RUNNING,     /* the command runs */
+	TERMINATING, /* it ended; the rest got SIGTERM */
+	KILLING,     /* the rest got SIGKILL */
+	REPORTING,   /* the status is queued; waiting for the host's BYE */
+};
+
+struct pid1 {
+	const struct config *cfg;
+	struct session *s;
+	struct command *cmd;
+	int epfd, sigfd, timerfd, console_fd;
+	enum phase phase;
+	int children_left; /* 0 once waitpid says there are none */
+	int timer_fired;
+	uint8_t how;
+	int32_t value;
+};
+
+static void no_op(int sig)
+{
+	(void)sig;
+}
+
+int signals_setup(void)
+{
+	static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGUSR1, SIGUSR2 };
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+		sigaddset(&set, handled[i]);
+		/* A handler, so that the kernel never drops these for PID 1. */
+		struct sigaction sa = { .sa_handler = no_op };
+		sigaction(handled[i], &sa, NULL);
+	}
+	sigaddset(&set, SIGPIPE); /* EPIPE from write() is enough */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		log_warn("sigprocmask: %s", strerror(errno));
+	sigdelset(&set, SIGPIPE);
+	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		log_warn("signalfd: %s", strerror(errno));
+	/* Ctrl-Alt-Del becomes SIGINT to PID 1: an orderly shutdown. */
+	if (reboot(RB_DISABLE_CAD) < 0)
+		log_warn("disable Ctrl-Alt-Del: %s", strerror(errno));
+	return fd;
+}
+
+static void arm_timer(struct pid1 *p, int ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
+	p->timer_fired = 0;
+	if (timerfd_settime(p->timerfd, 0, &its, NULL) < 0)
+		log_warn("timerfd_settime: %s", strerror(errno));
+}
+
+static void record_exit(struct pid1 *p, int status)
+{
+	if (WIFEXITED(status)) {
+		p->how = WIRE_EXITED;
+		p->value = WEXITSTATUS(status);
+	} else {
+		p->how = WIRE_SIGNALED;
+		p->value = WTERMSIG(status);
+	}
+}
+
+static void reap(struct pid1 *p)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			if (pid == p->cmd->pid) {
+				record_exit(p, status);
+				p->cmd->pid = -1;
+			}
+			continue;
+		}
+		if (pid < 0 && errno == ECHILD)
+			p->children_left = 0;
+		else if (pid < 0 && errno != EINTR)
+			log_warn("waitpid: %s", strerror(errno));
+		return;
+	}
+}
+
+static void kill_everyone(int sig)
+{
+	/* kill(-1) reaches every process but PID 1 and kernel threads. */
+	if (kill(-1, sig) < 0 && errno != ESRCH)
+		log_warn("kill(-1, %d): %s", sig, strerror(errno));
+}
+
+static void on_signals(struct pid1 *p)
+{
+	struct signalfd_siginfo si;
+	while (read(p->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			break; /* reaped below, once for any number of them */
+		case SIGTERM:
+		case SIGINT:
+		case SIGHUP:
+		case SIGPWR:
+			/* An orderly shutdown: the command ends first, like any end. */
+			if (p->phase == RUNNING && p->cmd->pid > 0) {
+				log_info("signal %u: stopping the command", si.ssi_signo);
+				if (kill(-p->cmd->pid, SIGTERM) < 0 && errno != ESRCH)
+					log_warn("kill: %s", strerror(errno));
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	reap(p);
+}
+
+static void write_console_marker(struct pid1 *p, int status)
+{
+	if (p->console_fd < 0)
+		return;
+	char line[96];
+	int n = snprintf(line, sizeof(line), "\r\nWISP-EXIT %s %d\r\n",
+			 p->cfg->nonce ? p->cfg->nonce : "-", status);
+	if (write(p->console_fd, line, (size_t)n) < 0)
+		log_warn("console marker: %s", strerror(errno));
+	tcdrain(p->console_fd); /* the UART has sent it before the reset */
+}
+
+static void report_exit(struct pid1 *p)
+{
+	int status = wire_exit_status(p->how, p->value);
+	uint8_t payload[8] = { p->how };
+	wire_put_u32(payload + 4, (uint32_t)p->value);
+	session_send(p->s, WIRE_EXIT, payload, sizeof(payload));
+	write_console_marker(p, status);
+	log_info("command ended with status %d", status);
+}
+
+/* Moves the shutdown along as far as it can go now. */
+static void advance(struct pid1 *p)
+{
+	switch (p->phase) {
+	case RUNNING:
+		if (p->cmd->pid > 0)
+			return;
+		kill_everyone(SIGTERM);
+		p->children_left = 1;
+		reap(p);
+		p->phase = TERMINATING;
+		arm_timer(p, GRACE_MS);
+		/* fall through */
+	case TERMINATING:
+		if (p->children_left && !p->timer_fired)
+			return;
+		kill_everyone(SIGKILL);
+		p->children_left = 1;
+		reap(p);
+		p->phase = KILLING;
+		arm_timer(p, DRAIN_MS);
+		/* fall through */
+	case KILLING:
+		if ((p->children_left || !session_output_done(p->s)) && !p->timer_fired)
+			return;
+		report_exit(p);
+		p->phase = REPORTING;
+		arm_timer(p, BYE_WAIT_MS);
+		/* fall through */
+	case REPORTING:
+		if (!(p->s->bye && session_flushed(p->s)) && !p->timer_fired)
+			return;
+		power_off();
+	}
+}
+
+static void add_fd(int epfd, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		log_warn("epoll add: %s", strerror(errno));
+}
+
+#define MAX_EVENTS 16
+
+void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
+	       struct command *cmd)
+{
+	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .sigfd = sigfd,
+			  .console_fd = console_fd, .phase = RUNNING, .children_left = 1 };
+	p.epfd = epoll_create1(EPOLL_CLOEXEC);
+	p.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (p.epfd < 0 || p.timerfd < 0) {
+		/* Without the loop nothing can be relayed: end the VM in order. */
+		log_warn("epoll/timerfd: %s", strerror(errno));
+		power_off();
+	}
+	if (cmd->pid < 0)
+		p.how = WIRE_SETUP; /* it never started: the status is 125 */
+	add_fd(p.epfd, sigfd, TAG_SIGNAL);
+	add_fd(p.epfd, p.timerfd, TAG_TIMER);
+	reap(&p); /* a command that ended before the loop started */
+
+	for (;;) {
+		advance(&p);
+		session_arm(s, p.epfd);
+		struct epoll_event ev[MAX_EVENTS];
+		int n = epoll_wait(p.epfd, ev, MAX_EVENTS, -1);
+		if (n < 0 && errno != EINTR)
+			log_warn("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = ev[i].data.u32;
+			if (tag == TAG_SIGNAL) {
+				on_signals(&p);
+			} else if (tag == TAG_TIMER) {
+				uint64_t ticks;
+				if (read(p.timerfd, &ticks, sizeof(ticks)) > 0)
+					p.timer_fired = 1;
+			} else {
+				session_event(s, tag, ev[i].events);
+			}
+		}
+	}
+}
