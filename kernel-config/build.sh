@@ -14,6 +14,8 @@ out=$1
 cache=${WISP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wisp}
 tarball=${KERNEL_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 jobs=${JOBS:-$(nproc)}
+# The same default as the Makefile's, so a direct call is reproducible too.
+epoch=${SOURCE_DATE_EPOCH:-1700000000}
 fragments="$here/base.config $here/x86_64.config $here/console.config \
 $here/virtio.config $here/vsock.config $here/9p.config $here/virtiofs.config \
 $here/time.config ${EXTRA_FRAGMENTS:-}"
@@ -42,7 +44,7 @@ fi
 
 # Everything that decides the bytes of the image goes into the key.
 key=$( {
-	echo "$src_id"
+	echo "$src_id $epoch"
 	gcc --version | head -n 1
 	cat "$here/build.sh" "$here/check-config.sh"
 	for f in $fragments; do echo "== ${f##*/}"; cat "$f"; done
@@ -52,6 +54,8 @@ done_dir=$cache/kernel/$key
 if [ ! -f "$done_dir/vmlinux" ]; then
 	obj=$cache/kbuild/$key
 	rm -rf "$obj" && mkdir -p "$obj"
+	# A failed build leaves nothing half-made in the cache.
+	trap 'rm -rf "$obj" "$done_dir.tmp"' EXIT
 	say "configuring ($key)"
 	# shellcheck disable=SC2086
 	(cd "$src" && ARCH=x86_64 scripts/kconfig/merge_config.sh -n -O "$obj" $fragments) \
@@ -62,7 +66,7 @@ if [ ! -f "$done_dir/vmlinux" ]; then
 	# Fixed identity and time, and no build paths in the image, so two
 	# builds anywhere give the same bytes.
 	make -C "$src" O="$obj" ARCH=x86_64 -j"$jobs" \
-		KBUILD_BUILD_TIMESTAMP="${SOURCE_DATE_EPOCH:+@$SOURCE_DATE_EPOCH}" \
+		KBUILD_BUILD_TIMESTAMP="$(LC_ALL=C date -u -d "@$epoch")" \
 		KBUILD_BUILD_USER=wisp KBUILD_BUILD_HOST=wisp KBUILD_BUILD_VERSION=1 \
 		KCFLAGS="-ffile-prefix-map=$src/= -ffile-prefix-map=$obj/=" \
 		bzImage vmlinux >"$obj/build.log" 2>&1 ||
@@ -74,6 +78,7 @@ if [ ! -f "$done_dir/vmlinux" ]; then
 	cp "$obj/.config" "$done_dir.tmp/config"
 	rm -rf "$done_dir" && mv "$done_dir.tmp" "$done_dir"
 	rm -rf "$obj"
+	trap - EXIT
 fi
 # The initramfs is packed with the kernel's own gen_init_cpio.
 if [ ! -x "$done_dir/gen_init_cpio" ]; then

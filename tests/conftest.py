@@ -1,0 +1,75 @@
+"""Shared fixtures for the VM tests: every VM is started through out/wisp with
+a timeout and a tag on its kernel command line, so a test can tell whether a
+VMM of its own outlived the run, whatever else runs on the machine."""
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.environ.get("WISP_OUT", os.path.join(ROOT, "out"))
+WISP = os.path.join(OUT, "wisp")
+# A VM test never waits longer than this for its launcher.
+HARD_TIMEOUT = 120
+
+
+class Result:
+    def __init__(self, proc, stdout, stderr, elapsed, tag):
+        self.returncode = proc.returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+        self.tag = tag
+
+    def __repr__(self):
+        return "rc=%r stdout=%r stderr=%r" % (self.returncode, self.stdout[:300], self.stderr[-600:])
+
+
+def vmm_processes(tag):
+    """PIDs of processes whose command line carries the tag."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if tag.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True):
+    """Runs `wisp ARGS...`; a tag kernel argument marks its VMM."""
+    args = list(args)
+    t = "wisptest=" + uuid.uuid4().hex[:12]
+    if tag and args and args[0] == "run":
+        args = ["run", "--append", t] + args[1:]
+    start = time.monotonic()
+    proc = subprocess.Popen([WISP] + args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        for pid in vmm_processes(t):
+            os.kill(pid, 9)
+        pytest.fail("wisp %s did not return within %ss" % (" ".join(args), timeout))
+    return Result(proc, stdout, stderr, time.monotonic() - start, t)
+
+
+def assert_no_leftovers(result):
+    time.sleep(0.2)
+    left = vmm_processes(result.tag)
+    assert left == [], "VMM processes outlived wisp: %r" % left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built():
+    for f in ("wisp", "wisp-init", "vmlinux", "initramfs.cpio.lz4"):
+        if not os.path.exists(os.path.join(OUT, f)):
+            pytest.exit("out/%s is missing: run make first" % f, returncode=2)

@@ -1,0 +1,191 @@
+"""`wisp run` end to end: real VMs under QEMU, exit statuses, exact bytes."""
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import WISP, assert_no_leftovers, wisp
+
+
+@pytest.mark.parametrize("script,status", [
+    ("exit 0", 0),
+    ("exit 1", 1),
+    ("echo hi; exit 7", 7),
+    ("kill -9 $$", 128 + 9),
+    ("kill -15 $$", 128 + 15),
+])
+def test_exit_status_is_the_commands(script, status):
+    r = wisp("run", "--", "sh", "-c", script)
+    assert r.returncode == status, r
+    assert_no_leftovers(r)
+
+
+def test_hi_exit_7_prints_exactly_hi():
+    r = wisp("run", "--", "sh", "-c", "echo hi; exit 7")
+    assert (r.returncode, r.stdout) == (7, b"hi\n"), r
+
+
+def test_missing_program_is_127():
+    r = wisp("run", "--", "/no/such/program")
+    assert r.returncode == 127, r
+    assert b"/no/such/program" in r.stderr
+
+
+def test_not_executable_is_126():
+    r = wisp("run", "--", "/etc/passwd")
+    assert r.returncode == 126, r
+
+
+def test_timeout_is_124_and_kills_the_vm():
+    r = wisp("run", "--timeout", "3", "--", "sleep", "100")
+    assert r.returncode == 124, r
+    assert r.elapsed < 10, r.elapsed
+    assert b"timed out" in r.stderr
+    assert_no_leftovers(r)
+
+
+def test_missing_kernel_is_125_with_a_message():
+    r = wisp("run", "--kernel", "/no/such/kernel", "--", "true")
+    assert r.returncode == 125, r
+    assert r.stderr.count(b"\n") == 1 and b"/no/such/kernel" in r.stderr, r
+
+
+def test_garbage_kernel_is_125(tmp_path):
+    bogus = tmp_path / "bogus"
+    bogus.write_bytes(os.urandom(65536))
+    r = wisp("run", "--kernel", str(bogus), "--", "true")
+    assert r.returncode == 125, r
+    assert r.stderr.startswith(b"wisp: "), r
+
+
+def test_kernel_that_cannot_find_init_is_125_with_the_panic():
+    r = wisp("run", "--append", "rdinit=/no/such/init", "--", "true")
+    assert r.returncode == 125, r
+    assert b"kernel panic" in r.stderr, r
+    assert_no_leftovers(r)
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["-m", "lots"], ["--vmm", "bochs"], ["--timeout"]])
+def test_bad_options_are_125_with_usage(args):
+    r = wisp("run", *args, "--", "true", tag=False)
+    assert r.returncode == 125, r
+    assert r.stderr.startswith(b"wisp: ") and b"usage: wisp run" in r.stderr, r
+    assert r.stdout == b""
+
+
+def test_unknown_subcommand_is_125():
+    r = wisp("frobnicate", tag=False)
+    assert r.returncode == 125 and b"unknown command" in r.stderr, r
+
+
+def test_stdout_is_exact_text_without_kernel_messages():
+    text = "line one\n\ttabbed  spaces \nünïcödé ✓\r\nno newline at the end"
+    r = wisp("run", "--", "printf", "%s", text)
+    assert r.returncode == 0, r
+    assert r.stdout == text.encode(), r
+
+
+def test_one_mib_of_binary_is_exact():
+    script = ("head -c 1048576 /dev/urandom > /tmp/blob && cat /tmp/blob && "
+              "sha256sum /tmp/blob >&2")
+    r = wisp("run", "--", "sh", "-c", script)
+    assert r.returncode == 0, r
+    assert len(r.stdout) == 1048576
+    inside = r.stderr.split()[0].decode()
+    assert hashlib.sha256(r.stdout).hexdigest() == inside
+
+
+def test_stdout_and_stderr_stay_apart():
+    r = wisp("run", "--", "sh", "-c", "echo out; echo err >&2; echo out2")
+    assert (r.stdout, r.stderr) == (b"out\nout2\n", b"err\n"), r
+
+
+def test_stdin_reaches_the_command():
+    data = os.urandom(300000)
+    r = wisp("run", "-i", "--", "sha256sum", input=data)
+    assert r.returncode == 0, r
+    assert r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_stdin_end_is_seen():
+    r = wisp("run", "-i", "--", "wc", "-l", input=b"a\nb\nc\n")
+    assert r.stdout.strip() == b"3", r
+
+
+def test_without_i_stdin_is_empty():
+    r = wisp("run", "--", "cat", input=b"not forwarded")
+    assert (r.returncode, r.stdout) == (0, b""), r
+
+
+def test_env_and_workdir():
+    r = wisp("run", "-e", "GREETING=hello world", "-e", "EMPTY=", "-w", "/tmp", "--",
+             "sh", "-c", 'echo "$GREETING|$EMPTY|$(pwd)|$PATH"')
+    assert r.returncode == 0, r
+    assert r.stdout == b"hello world||/tmp|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+
+
+def test_env_without_value_takes_the_hosts():
+    env = dict(os.environ, WISP_TEST_VALUE="from the host")
+    r = wisp("run", "-e", "WISP_TEST_VALUE", "--", "sh", "-c", 'echo "$WISP_TEST_VALUE"', env=env)
+    assert r.stdout == b"from the host\n", r
+
+
+def test_arguments_survive_any_bytes():
+    args = ["a b", "'q'", '"dq"', "$HOME", "tab\there", "", "--", "wisp.cmd=x", "ü"]
+    r = wisp("run", "--", "sh", "-c", 'for a in "$@"; do printf "[%s]" "$a"; done', "sh", *args)
+    assert r.stdout == "".join("[%s]" % a for a in args).encode(), r
+
+
+@pytest.mark.parametrize("vmm", ["qemu-microvm", "qemu-q35", "qemu-pc"])
+def test_each_machine_boots(vmm):
+    r = wisp("run", "--vmm", vmm, "--", "sh", "-c", "cat /proc/version; exit 3")
+    assert r.returncode == 3, r
+    assert b"-wisp" in r.stdout
+
+
+def test_small_memory_boots():
+    r = wisp("run", "-m", "32", "--", "true")
+    assert r.returncode == 0, r
+
+
+def test_two_cpus():
+    r = wisp("run", "--cpus", "2", "--", "nproc")
+    assert (r.returncode, r.stdout) == (0, b"2\n"), r
+
+
+def test_orphan_storm_is_reaped():
+    # Each ( : & ) leaves an orphan that PID 1 inherits and must reap.
+    script = ("i=0; while [ $i -lt 3000 ]; do ( : & ); i=$((i+1)); done; sleep 1; "
+              "z=0; for s in /proc/[0-9]*/stat; do "
+              "case $(cut -d' ' -f3 $s 2>/dev/null) in Z) z=$((z+1));; esac; done; echo zombies=$z")
+    r = wisp("run", "--", "sh", "-c", script, timeout=300)
+    assert r.returncode == 0, r
+    assert r.stdout == b"zombies=0\n", r
+
+
+def test_background_processes_do_not_hold_the_vm():
+    r = wisp("run", "--", "sh", "-c", "sleep 1000 & sleep 1000 & echo started")
+    assert (r.returncode, r.stdout) == (0, b"started\n"), r
+    assert r.elapsed < 30
+
+
+def test_guest_warns_once_about_bad_keys_and_runs():
+    r = wisp("run", "--append", "wisp.bogus=1 wisp.tty=banana", "--", "sh", "-c", "exit 5")
+    assert r.returncode == 5, r
+    assert b"ignoring unknown key wisp.bogus" in r.stderr
+    assert b"ignoring wisp.tty: malformed value" in r.stderr
+
+
+def test_killed_launcher_leaves_no_vmm():
+    tag = "wisptest=killed%d" % os.getpid()
+    p = subprocess.Popen([WISP, "run", "--append", tag, "--", "sleep", "100"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(0.5)
+    from conftest import vmm_processes
+    assert vmm_processes(tag) == []

@@ -1,0 +1,126 @@
+/* Unit tests of `wisp run` option parsing and the guest command line. */
+#include <stdlib.h>
+
+#include "../../boot/kcmdline.h"
+#include "../../boot/options.h"
+#include "check.h"
+
+static int parse(struct run_opts *o, char *err, const char *const *words)
+{
+	static char *argv[64];
+	int argc = 0;
+	argv[argc++] = "run";
+	for (; words[argc - 1]; argc++)
+		argv[argc] = (char *)words[argc - 1];
+	argv[argc] = NULL;
+	err[0] = '\0';
+	return parse_run_options(argc, argv, o, err, OPTIONS_ERR_LEN);
+}
+
+static void test_defaults_and_command(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	unsetenv("WISP_ACCEL");
+	const char *w[] = { "--", "sh", "-c", "exit 7", NULL };
+	CHECK_INT(parse(&o, err, w), 0);
+	CHECK_STR(o.vmm, "qemu-microvm");
+	CHECK_STR(o.accel, "tcg");
+	CHECK_INT(o.memory_mib, 256);
+	CHECK_INT(o.cpus, 1);
+	CHECK_INT(o.argc, 3);
+	CHECK_STR(o.argv[0], "sh");
+	CHECK_STR(o.argv[2], "exit 7");
+}
+
+static void test_all_options(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *w[] = { "--vmm", "qemu-q35", "-m", "64", "--cpus", "2", "-e", "A=1", "--env",
+			    "B", "-w", "/src", "-u", "1000:1000", "-it", "--timeout", "2.5",
+			    "--append", "foo=bar", "--verbose", "--kernel", "/k", "--initrd", "/i",
+			    "echo", "-n", "x", NULL };
+	CHECK_INT(parse(&o, err, w), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(o.vmm, "qemu-q35");
+	CHECK_INT(o.memory_mib, 64);
+	CHECK_INT(o.cpus, 2);
+	CHECK_INT(o.nenv, 2);
+	CHECK_STR(o.env[1], "B");
+	CHECK_STR(o.workdir, "/src");
+	CHECK_STR(o.user, "1000:1000");
+	CHECK_INT(o.interactive, 1);
+	CHECK_INT(o.tty, 1);
+	CHECK(o.timeout > 2.49 && o.timeout < 2.51);
+	CHECK_STR(o.append, "foo=bar");
+	CHECK_INT(o.verbose, 1);
+	CHECK_STR(o.kernel, "/k");
+	CHECK_INT(o.argc, 3);
+	CHECK_STR(o.argv[1], "-n"); /* options after the command are its own */
+}
+
+static void test_errors(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *const cases[][4] = {
+		{ "--bogus", NULL }, { "-m", "8", NULL }, { "-m", "lots", NULL },
+		{ "--cpus", "0", NULL }, { "--vmm", "bochs", NULL }, { "-w", "rel", NULL },
+		{ "-u", "root", NULL }, { "-u", "1:", NULL }, { "--timeout", "-1", NULL },
+		{ "--timeout", "soon", NULL }, { "-e", "=x", NULL }, { "--accel", "hvf", NULL },
+		{ "--memory", NULL },
+	};
+	const char *want[] = {
+		"unknown option '--bogus'", "invalid --memory '8': want MiB, 16 or more",
+		"invalid --memory 'lots': want MiB, 16 or more", "invalid --cpus '0': want 1 to 64",
+		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
+		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
+		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
+		"invalid --timeout 'soon': want seconds > 0", "invalid --env '=x': want K=V or K",
+		"unknown --accel 'hvf': want tcg or kvm", "option '--memory' needs a value",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK_INT(parse(&o, err, cases[i]), -1);
+		CHECK_STR(err, want[i]);
+	}
+}
+
+static void test_kcmdline(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
+	const char *w[] = { "-e", "HOSTVAR", "-e", "X=1", "-w", "/w", "--append", "last=1", "--",
+			    "echo", "hi", NULL };
+	CHECK_INT(parse(&o, err, w), 0);
+	char *host_env[] = { "HOSTVAR=from host", NULL };
+	struct guest_setup g = { .o = &o, .nonce = "00ff", .stdin_open = 1, .tsc_khz = 2000000,
+				 .no_pci = 1, .host_env = host_env };
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, "console=ttyS0 reboot=t panic=-1 quiet") == line);
+	CHECK(strstr(line, " tsc_early_khz=2000000") != NULL);
+	CHECK(strstr(line, " pci=off") != NULL);
+	CHECK(strstr(line, " wisp.nonce=00ff") != NULL);
+	CHECK(strstr(line, " wisp.cmd=ZWNobwBoaQA=") != NULL);       /* "echo\0hi\0" */
+	CHECK(strstr(line, " wisp.env=SE9TVFZBUj1mcm9tIGhvc3QAWD0xAA==") != NULL);
+	CHECK(strstr(line, " wisp.cwd=L3cA") != NULL);
+	CHECK(strstr(line, " wisp.stdin=1") != NULL);
+	CHECK(strstr(line, " last=1") == line + strlen(line) - strlen(" last=1"));
+
+	static char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	const char *w2[] = { "--", big, NULL };
+	CHECK_INT(parse(&o, err, w2), 0);
+	g.o = &o;
+	CHECK_INT(build_kcmdline(&g, line, err, sizeof(err)), -1);
+	CHECK(strstr(err, "do not fit") != NULL);
+}
+
+int main(void)
+{
+	test_defaults_and_command();
+	test_all_options();
+	test_errors();
+	test_kcmdline();
+	return check_summary("test_options");
+}
