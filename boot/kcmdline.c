@@ -99,6 +99,18 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		add_list(&t, "env", env, nenv);
 	if (o->workdir)
 		add_list(&t, "cwd", &o->workdir, 1);
+	if (o->nvolumes) {
+		char items[OPTIONS_MAX_VOLUMES][4200];
+		const char *list[OPTIONS_MAX_VOLUMES];
+		for (size_t i = 0; i < o->nvolumes; i++) {
+			const struct volume *v = &o->volumes[i];
+			const char *cache = v->cache ? v->cache : strcmp(o->fs, "9p") ? "auto" : "mmap";
+			snprintf(items[i], sizeof(items[i]), "%s," VOLUME_TAG_FMT ",%s,%s,%s", o->fs, i,
+				 v->ro ? "ro" : "rw", cache, v->guest);
+			list[i] = items[i];
+		}
+		add_list(&t, "shares", list, o->nvolumes);
+	}
 	if (o->user)
 		add(&t, " wisp.user=%s", o->user);
 	if (g->tty)

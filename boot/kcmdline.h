@@ -7,6 +7,9 @@
 
 #include "options.h"
 
+/* The tag of the i-th volume, on both the VMM's and the guest's side. */
+#define VOLUME_TAG_FMT "wisp%zu"
+
 /* x86's COMMAND_LINE_SIZE, with its terminating NUL. */
 #define KCMDLINE_MAX 2048
 

@@ -21,9 +21,15 @@ const char run_usage[] =
 	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
 	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
 	"  --timeout SECONDS  --append 'ARGS'     kill the VM after SECONDS (exit 124); kernel args\n"
+	"  -v, --volume HOST:GUEST[:ro][,cache=M] share a host directory (repeatable)\n"
+	"  --fs 9p|virtiofs                       how volumes are shared (default 9p)\n"
+	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
 	"  --verbose                              kernel log and VMM messages on stderr\n";
 
-enum { OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND, OPT_VERBOSE };
+enum {
+	OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND,
+	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON,
+};
 
 static const struct option long_opts[] = {
 	{ "vmm", required_argument, NULL, OPT_VMM },
@@ -40,6 +46,10 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "volume", required_argument, NULL, 'v' },
+	{ "fs", required_argument, NULL, OPT_FS },
+	{ "trace", no_argument, NULL, OPT_TRACE },
+	{ "trace-json", required_argument, NULL, OPT_TRACE_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -83,6 +93,75 @@ static int valid_vmm(const char *v)
 	return !strcmp(v, "qemu-microvm") || !strcmp(v, "qemu-q35") || !strcmp(v, "qemu-pc");
 }
 
+/* "/a//b/" -> "/a/b": so that duplicates are found however they are spelled. */
+static void normalize_path(char *p)
+{
+	char *out = p;
+	for (char *in = p; *in; in++)
+		if (!(*in == '/' && out > p && out[-1] == '/'))
+			*out++ = *in;
+	while (out > p + 1 && out[-1] == '/')
+		out--;
+	*out = '\0';
+}
+
+static int valid_cache(const char *fs, const char *cache)
+{
+	static const char *const p9[] = { "none", "mmap", "loose", "fscache" };
+	static const char *const vfs[] = { "auto", "always", "none" };
+	const char *const *list = strcmp(fs, "9p") ? vfs : p9;
+	size_t n = strcmp(fs, "9p") ? 3 : 4;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(cache, list[i]))
+			return 1;
+	return 0;
+}
+
+static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t errlen)
+{
+	if (o->nvolumes == OPTIONS_MAX_VOLUMES)
+		return fail(err, errlen, "too many volumes (max %s)", "16");
+	struct volume *v = &o->volumes[o->nvolumes];
+	memset(v, 0, sizeof(*v));
+	v->spec = strdup(arg);
+	if (!v->spec)
+		return fail(err, errlen, "out of memory%s", "");
+	o->nvolumes++;
+	char *guest = strchr(v->spec, ':');
+	if (!guest || guest == v->spec)
+		return fail(err, errlen, "invalid --volume '%s': want HOSTDIR:GUESTDIR[:ro]", arg);
+	*guest++ = '\0';
+	char *opts = strchr(guest, ':');
+	if (opts)
+		*opts++ = '\0';
+	if (guest[0] != '/' || guest[1] == '\0')
+		return fail(err, errlen, "invalid --volume '%s': GUESTDIR must be absolute, not /", arg);
+	v->host = v->spec;
+	v->guest = guest;
+	normalize_path(v->guest);
+	for (char *opt = opts ? strtok(opts, ",") : NULL; opt; opt = strtok(NULL, ",")) {
+		if (!strcmp(opt, "ro"))
+			v->ro = 1;
+		else if (!strcmp(opt, "rw"))
+			v->ro = 0;
+		else if (!strncmp(opt, "cache=", 6) && opt[6])
+			v->cache = opt + 6;
+		else
+			return fail(err, errlen, "invalid --volume option '%s': want ro, rw or cache=MODE", opt);
+	}
+	for (size_t i = 0; i + 1 < o->nvolumes; i++)
+		if (!strcmp(o->volumes[i].guest, v->guest))
+			return fail(err, errlen, "two volumes share the guest path %s", v->guest);
+	return 0;
+}
+
+void free_run_options(struct run_opts *o)
+{
+	for (size_t i = 0; i < o->nvolumes; i++)
+		free(o->volumes[i].spec);
+	o->nvolumes = 0;
+}
+
 static void set_defaults(struct run_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -90,6 +169,7 @@ static void set_defaults(struct run_opts *o)
 	o->accel = "tcg";
 	o->memory_mib = DEFAULT_MEMORY_MIB;
 	o->cpus = 1;
+	o->fs = "9p";
 }
 
 int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
@@ -104,7 +184,7 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 	opterr = 0;
 	int c;
 	char *end;
-	while ((c = getopt_long(argc, argv, "+:m:e:w:u:ith", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:e:w:u:v:ith", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_VMM:
 			o->vmm = optarg;
@@ -163,6 +243,19 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 		case OPT_VERBOSE:
 			o->verbose = 1;
 			break;
+		case 'v':
+			if (parse_volume(o, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_FS:
+			o->fs = optarg;
+			break;
+		case OPT_TRACE:
+			o->trace = 1;
+			break;
+		case OPT_TRACE_JSON:
+			o->trace_json = optarg;
+			break;
 		case 'h':
 			o->help = 1;
 			return 0;
@@ -176,6 +269,11 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 		return fail(err, errlen, "unknown --vmm '%s': want qemu-microvm, qemu-q35 or qemu-pc", o->vmm);
 	if (strcmp(o->accel, "tcg") && strcmp(o->accel, "kvm"))
 		return fail(err, errlen, "unknown --accel '%s': want tcg or kvm", o->accel);
+	if (strcmp(o->fs, "9p") && strcmp(o->fs, "virtiofs"))
+		return fail(err, errlen, "unknown --fs '%s': want 9p or virtiofs", o->fs);
+	for (size_t i = 0; i < o->nvolumes; i++)
+		if (o->volumes[i].cache && !valid_cache(o->fs, o->volumes[i].cache))
+			return fail(err, errlen, "invalid cache mode '%s' for this --fs", o->volumes[i].cache);
 	o->argv = argv + optind;
 	o->argc = argc - optind;
 	return 0;

@@ -7,6 +7,15 @@
 
 #define OPTIONS_MAX_ENV 256
 #define OPTIONS_ERR_LEN 256
+#define OPTIONS_MAX_VOLUMES 16
+
+/* -v HOSTDIR:GUESTDIR[:ro|rw][,cache=MODE] */
+struct volume {
+	char *host, *guest; /* point into spec */
+	int ro;
+	const char *cache;  /* NULL: the default of the filesystem */
+	char *spec;         /* a copy of the argument, split in place */
+};
 
 struct run_opts {
 	const char *vmm;      /* "qemu-microvm" (default), "qemu-q35", "qemu-pc" */
@@ -25,6 +34,11 @@ struct run_opts {
 	const char *append;
 	int verbose;
 	int help;
+	struct volume volumes[OPTIONS_MAX_VOLUMES];
+	size_t nvolumes;
+	const char *fs;       /* "9p" (default) or "virtiofs" */
+	int trace;            /* print the boot trace after the command's output */
+	const char *trace_json;
 	char **argv;          /* the command; NULL or empty: a shell */
 	int argc;
 };
@@ -32,6 +46,7 @@ struct run_opts {
 /* Parses argv[0..argc) (the words after "run"). Returns 0, or -1 with a
  * one-line reason in err. */
 int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+void free_run_options(struct run_opts *o);
 
 extern const char run_usage[];
 

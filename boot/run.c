@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include "../common/wire.h"
 #include "kcmdline.h"
 #include "term.h"
+#include "virtiofsd.h"
 #include "vmm.h"
 
 extern char **environ;
@@ -55,7 +57,20 @@ struct run {
 	int marker_status;/* from the console marker, or -1 */
 	int signals_sent;
 	char panic[256], vmm_error[256];
+	int share_fds[OPTIONS_MAX_VOLUMES]; /* the VMM's ends of virtiofsd sockets */
+	pid_t helpers[OPTIONS_MAX_VOLUMES];  /* virtiofsd processes */
+	size_t nshares;
+	/* Host-side trace, microseconds of CLOCK_MONOTONIC since launch. */
+	long long t0, t_hello, t_exit, t_gone;
+	char guest_trace[1024];
 };
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* The VMM's pid for the timeout handler, which must act from a signal. */
 static volatile pid_t timeout_victim = -1;
@@ -145,7 +160,8 @@ static int readable(const char *what, const char *path)
 	return 0;
 }
 
-static _Noreturn void exec_vmm(const struct argv_list *a, int con, int io, int err_w)
+static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, int con, int io,
+				int err_w)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -160,6 +176,9 @@ static _Noreturn void exec_vmm(const struct argv_list *a, int con, int io, int e
 	    dup2(err_w, STDERR_FILENO) < 0 || dup2(con, VMM_FD_CONSOLE) < 0 ||
 	    dup2(io, VMM_FD_CHANNEL) < 0)
 		_exit(127);
+	for (size_t i = 0; i < r->nshares; i++)
+		if (dup2(r->share_fds[i], VMM_FD_SHARES + (int)i) < 0)
+			_exit(127);
 	execvp(a->v[0], a->v);
 	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->v[0], strerror(errno));
 	_exit(127);
@@ -180,7 +199,7 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 		return -1;
 	}
 	if (r->vmm_pid == 0)
-		exec_vmm(a, con[1], io[1], err[1]);
+		exec_vmm(r, a, con[1], io[1], err[1]);
 	timeout_victim = r->vmm_pid;
 	close(con[1]);
 	close(io[1]);
@@ -230,6 +249,11 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 	switch (f->type) {
 	case WIRE_HELLO:
 		r->hello = 1;
+		r->t_hello = now_us() - r->t0;
+		break;
+	case WIRE_TRACE:
+		snprintf(r->guest_trace, sizeof(r->guest_trace), "%.*s", (int)f->len,
+			 (const char *)f->payload);
 		break;
 	case WIRE_STDOUT:
 		if (!r->stdout_gone && write_all(STDOUT_FILENO, f->payload, f->len) < 0)
@@ -244,6 +268,7 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 	case WIRE_EXIT:
 		if (f->len == 8) {
 			r->exit_status = wire_exit_status(f->payload[0], (int32_t)wire_get_u32(f->payload + 4));
+			r->t_exit = now_us() - r->t0;
 			send_frame(r, WIRE_BYE, NULL, 0);
 			arm_timer_ms(r, POWEROFF_WAIT_MS);
 		}
@@ -364,6 +389,7 @@ static void on_host_signal(struct run *r, int sig)
 		if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid) {
 			r->vmm_status = status;
 			r->vmm_pid = -1;
+			r->t_gone = now_us() - r->t0;
 			timeout_victim = -1;
 		}
 		return;
@@ -506,6 +532,93 @@ static void start_timeout(void)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* Every volume's host side must exist before anything starts. */
+static int check_volumes(const struct run_opts *o)
+{
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		struct stat st;
+		const char *host = o->volumes[i].host;
+		if (stat(host, &st) < 0) {
+			warnx("volume %s: %s", host, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			warnx("volume %s: not a directory", host);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int start_shares(struct run *r)
+{
+	if (strcmp(r->o->fs, "virtiofs"))
+		return 0;
+	for (size_t i = 0; i < r->o->nvolumes; i++) {
+		const struct volume *v = &r->o->volumes[i];
+		r->share_fds[i] = virtiofsd_start(v->host, v->cache, r->o->verbose, &r->helpers[i]);
+		if (r->share_fds[i] < 0)
+			return -1;
+		r->nshares++;
+	}
+	return 0;
+}
+
+static void stop_shares(struct run *r)
+{
+	for (size_t i = 0; i < r->nshares; i++) {
+		close(r->share_fds[i]);
+		kill(r->helpers[i], SIGTERM);
+	}
+	for (size_t i = 0; i < r->nshares; i++)
+		waitpid(r->helpers[i], NULL, 0);
+	r->nshares = 0;
+}
+
+/* The guest's "step=us" lines, each as (name, ms since the kernel started). */
+static int next_guest_step(const char **p, char *name, size_t size, double *ms)
+{
+	long long us;
+	int used;
+	if (sscanf(*p, "%31[a-z]=%lld\n%n", name, &us, &used) != 2 || size < 32)
+		return 0;
+	*p += used;
+	*ms = (double)us / 1000.0;
+	return 1;
+}
+
+static void print_trace(const struct run *r)
+{
+	char name[32];
+	double ms;
+	dprintf(STDERR_FILENO, "wisp trace (ms)\n  guest, since the kernel started:\n");
+	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms);)
+		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", name, ms);
+	dprintf(STDERR_FILENO, "  host, since launch:\n");
+	dprintf(STDERR_FILENO, "    %-10s %9.1f\n    %-10s %9.1f\n    %-10s %9.1f\n",
+		"hello", r->t_hello / 1000.0, "status", r->t_exit / 1000.0, "vm gone",
+		r->t_gone / 1000.0);
+}
+
+static int write_trace_json(const struct run *r, const char *path)
+{
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		warnx("--trace-json %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char name[32];
+	double ms;
+	fprintf(f, "{\"guest_ms\": {");
+	int first = 1;
+	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms); first = 0)
+		fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", name, ms);
+	fprintf(f, "}, \"host_ms\": {\"hello\": %.3f, \"status\": %.3f, \"vm_gone\": %.3f}, "
+		   "\"exit_status\": %d}\n",
+		r->t_hello / 1000.0, r->t_exit / 1000.0, r->t_gone / 1000.0, r->exit_status);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
 int run_vm(const struct run_opts *o, const char *self_dir)
 {
 	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
@@ -518,7 +631,8 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		snprintf(kernel, sizeof(kernel), "%s/vmlinux", self_dir);
 	if (!o->initrd)
 		snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.lz4", self_dir);
-	if (!vmm || !readable("kernel", kernel) || !readable("initrd", initrd))
+	if (!vmm || !readable("kernel", kernel) || !readable("initrd", initrd) ||
+	    check_volumes(o) < 0)
 		return EXIT_LAUNCHER;
 
 	/* No command: an interactive shell, with a tty when stdin is one. */
@@ -549,8 +663,11 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		warnx("setup: %s", strerror(errno));
 		return EXIT_LAUNCHER;
 	}
-	if (start_vmm(&r, &argv) < 0)
+	r.t0 = now_us();
+	if (start_shares(&r) < 0 || start_vmm(&r, &argv) < 0) {
+		stop_shares(&r);
 		return EXIT_LAUNCHER;
+	}
 	start_timeout();
 	if (stdin_open)
 		r.stdin_fd = STDIN_FILENO;
@@ -563,7 +680,12 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		kill(r.vmm_pid, SIGKILL);
 		waitpid(r.vmm_pid, &r.vmm_status, 0);
 	}
+	stop_shares(&r);
 	term_restore();
+	if (o->trace && r.exit_status >= 0)
+		print_trace(&r);
+	if (o->trace_json && r.exit_status >= 0)
+		write_trace_json(&r, o->trace_json);
 	if (r.exit_status >= 0)
 		return r.exit_status;
 	if (r.marker_status >= 0)

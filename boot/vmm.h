@@ -9,6 +9,7 @@
 /* The fds the VMM inherits, at these numbers in its process. */
 #define VMM_FD_CONSOLE 3 /* the serial console: kernel log, exit marker */
 #define VMM_FD_CHANNEL 4 /* the virtio-serial port "wisp.io" */
+#define VMM_FD_SHARES 5  /* then one vhost-user socket per virtiofs volume */
 
 struct vm_spec {
 	const struct run_opts *o;

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "kcmdline.h"
 #include "vmm.h"
 
 #define QEMU "qemu-system-x86_64"
@@ -19,6 +21,41 @@ static void push(struct argv_list *a, const char *fmt, ...)
 	if (vasprintf(&a->v[a->n], fmt, ap) >= 0)
 		a->v[++a->n] = NULL;
 	va_end(ap);
+}
+
+/* QEMU option values escape a comma by doubling it. */
+static const char *qemu_escape(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; *in && n + 2 < size; in++) {
+		out[n++] = *in;
+		if (*in == ',')
+			out[n++] = ',';
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static void add_volumes(const struct vmm *vmm, const struct run_opts *o, struct argv_list *a)
+{
+	const char *bus = vmm->has_pci ? "pci" : "device";
+	/* As root, passthrough keeps guest owners and modes on the host; as
+	 * anyone else, files belong to the invoking user (security_model=none). */
+	const char *model = geteuid() == 0 ? "passthrough" : "none";
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		const struct volume *v = &o->volumes[i];
+		char path[8192];
+		if (!strcmp(o->fs, "virtiofs")) {
+			push(a, "-chardev"), push(a, "socket,id=vfs%zu,fd=%zu", i, VMM_FD_SHARES + i);
+			push(a, "-device"), push(a, "vhost-user-fs-%s,chardev=vfs%zu,tag=" VOLUME_TAG_FMT,
+						 bus, i, i);
+			continue;
+		}
+		push(a, "-fsdev"), push(a, "local,id=fs%zu,path=%s,security_model=%s%s", i,
+					qemu_escape(v->host, path, sizeof(path)), model,
+					v->ro ? ",readonly=on" : "");
+		push(a, "-device"), push(a, "virtio-9p-%s,fsdev=fs%zu,mount_tag=" VOLUME_TAG_FMT, bus, i, i);
+	}
 }
 
 static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_list *a)
@@ -38,6 +75,11 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 				     o->accel);
 	push(a, "-cpu"), push(a, kvm ? "host" : "qemu64");
 	push(a, "-m"), push(a, "%u", o->memory_mib);
+	if (!strcmp(o->fs, "virtiofs") && o->nvolumes) {
+		/* vhost-user backends map guest RAM: it must be a shared memfd. */
+		push(a, "-object"), push(a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->memory_mib);
+		push(a, "-machine"), push(a, "memory-backend=mem");
+	}
 	push(a, "-smp"), push(a, "%u", o->cpus);
 	/* Nothing but what is listed here: no NIC, no VGA, no user config. */
 	push(a, "-nodefaults"), push(a, "-no-user-config"), push(a, "-display"), push(a, "none");
@@ -56,6 +98,7 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 	}
 	push(a, "-chardev"), push(a, "socket,id=io,fd=%d", VMM_FD_CHANNEL);
 	push(a, "-device"), push(a, "virtserialport,chardev=io,name=wisp.io");
+	add_volumes(vmm, o, a);
 	return 0;
 }
 

@@ -27,6 +27,7 @@ enum wire_type {
 	WIRE_WINSIZE = 7, /* host->guest: u16 rows, u16 cols */
 	WIRE_BYE = 8,     /* host->guest: EXIT received, power off now */
 	WIRE_LOG = 9,     /* guest->host: one line from wisp-init for the user */
+	WIRE_TRACE = 10,  /* guest->host: "step=microseconds\n" lines, before EXIT */
 };
 
 /* How the command ended. */

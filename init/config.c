@@ -185,6 +185,59 @@ static int valid_name(const char *v, size_t max, int hex_only)
 	return 1;
 }
 
+static int parse_share(char *item, struct share *sh)
+{
+	/* The path comes last so that it may contain commas. */
+	char *field[5];
+	field[0] = item;
+	for (int i = 1; i < 5; i++) {
+		char *comma = strchr(field[i - 1], ',');
+		if (!comma)
+			return -1;
+		*comma = '\0';
+		field[i] = comma + 1;
+	}
+	if (!strcmp(field[0], "9p"))
+		sh->fs = SHARE_9P;
+	else if (!strcmp(field[0], "virtiofs"))
+		sh->fs = SHARE_VIRTIOFS;
+	else
+		return -1;
+	if (!valid_name(field[1], 31, 0) || field[4][0] != '/')
+		return -1;
+	if (!strcmp(field[2], "ro"))
+		sh->ro = 1;
+	else if (!strcmp(field[2], "rw"))
+		sh->ro = 0;
+	else
+		return -1;
+	static const char *const caches[] = { "none", "mmap", "loose", "fscache", "auto", "always" };
+	int known = 0;
+	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
+		known |= !strcmp(field[3], caches[i]);
+	if (!known)
+		return -1;
+	sh->tag = field[1];
+	sh->cache = field[3];
+	sh->path = field[4];
+	return 0;
+}
+
+static int key_shares(struct config *c, char *v)
+{
+	char *list[CONFIG_MAX_SHARES + 1];
+	struct share shares[CONFIG_MAX_SHARES];
+	int n = decode_list(v, list, CONFIG_MAX_SHARES);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (parse_share(list[i], &shares[i]) < 0)
+			return -1;
+	memcpy(c->shares, shares, sizeof(shares[0]) * (size_t)n);
+	c->nshares = (size_t)n;
+	return 0;
+}
+
 static int key_hostname(struct config *c, char *v)
 {
 	if (!valid_name(v, 64, 0))
@@ -226,7 +279,7 @@ static const struct {
 	{ "cmd", key_cmd },           { "env", key_env },     { "cwd", key_cwd },
 	{ "tty", key_tty },           { "stdin", key_stdin }, { "user", key_user },
 	{ "hostname", key_hostname }, { "nonce", key_nonce }, { "io", key_io },
-	{ "debug", key_debug },
+	{ "debug", key_debug },       { "shares", key_shares },
 };
 
 /* Warnings quote at most this much of what they did not understand. */

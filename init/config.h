@@ -11,11 +11,23 @@
 #define CONFIG_WARNING_LEN 160
 #define CONFIG_MAX_ARGS 256
 #define CONFIG_MAX_ENV 256
+#define CONFIG_MAX_SHARES 16
 
 enum io_mode {
 	IO_AUTO,    /* the virtio port when it exists, else the console */
 	IO_VIRTIO,  /* framed stream on the virtio-serial port "wisp.io" */
 	IO_CONSOLE, /* the command's stdio is the console; exit on a marker line */
+};
+
+enum share_fs { SHARE_9P, SHARE_VIRTIOFS };
+
+/* A host directory to mount: wisp.shares items "9p|virtiofs,TAG,ro|rw,CACHE,/path". */
+struct share {
+	enum share_fs fs;
+	char *tag;
+	char *path;
+	char *cache; /* 9p: none, mmap, loose, fscache; virtiofs: ignored */
+	int ro;
 };
 
 struct config {
@@ -32,6 +44,8 @@ struct config {
 	gid_t gid;
 	enum io_mode io;
 	int debug;
+	struct share shares[CONFIG_MAX_SHARES];
+	size_t nshares;
 
 	char *storage; /* every string above points in here */
 	size_t nwarnings;

@@ -15,9 +15,11 @@
 #include "mounts.h"
 #include "net.h"
 #include "session.h"
+#include "shares.h"
 #include "shutdown.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "trace.h"
 
 #define CMDLINE_MAX 65536
 /* How long the host gets to name its virtio port after the driver probed. */
@@ -89,22 +91,25 @@ int main(void)
 {
 	static struct config cfg;
 	static struct session session;
-	static struct command cmd;
+	static struct trace trace;
+	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
 
 	if (getpid() != 1) {
 		fprintf(stderr, "wisp-init: must run as PID 1\n");
 		return 1;
 	}
+	trace_mark(&trace, "init");
 	/* 1. The basic filesystems, lo, the hostname, the console. */
 	mount_basics();
 	log_open();
 	loopback_up();
 	int console_fd = open_console();
+	trace_mark(&trace, "mounted");
 	/* 2. The configuration, from the kernel command line. */
 	read_config(&cfg);
 	set_hostname(&cfg);
 	int sigfd = signals_setup();
-	/* The host channel (vsock comes with a later step). */
+	/* The host channel first, so that what goes wrong next reaches the user. */
 	int chan = open_channel(&cfg);
 	if (session_init(&session, chan, &cmd) < 0) {
 		log_warn("out of memory");
@@ -113,13 +118,18 @@ int main(void)
 	log_set_sink(forward_log, &session);
 	for (size_t i = 0; i < cfg.nwarnings; i++)
 		forward_log(&session, cfg.warnings[i]);
+	trace_mark(&trace, "channel");
+	/* 3. The shares: a command never runs on a share that failed. */
+	int shares_ok = mount_shares(&cfg) == 0;
+	trace_mark(&trace, "shares");
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. */
 	int stdio_console = chan < 0 ? console_fd : -1;
 	if (stdio_console >= 0 && !cfg.tty)
 		console_raw(stdio_console);
-	if (spawn_command(&cfg, stdio_console, &cmd) < 0)
+	if (!shares_ok || spawn_command(&cfg, stdio_console, &cmd) < 0)
 		cmd.pid = -1;
+	trace_mark(&trace, "spawned");
 	/* 7-8. Supervise until the command ends, then power off. */
-	supervise(&cfg, sigfd, console_fd, &session, &cmd);
+	supervise(&cfg, sigfd, console_fd, &session, &cmd, &trace);
 }

@@ -36,6 +36,7 @@ struct pid1 {
 	const struct config *cfg;
 	struct session *s;
 	struct command *cmd;
+	struct trace *trace;
 	int epfd, sigfd, timerfd, console_fd;
 	enum phase phase;
 	int children_left; /* 0 once waitpid says there are none */
@@ -99,6 +100,7 @@ static void reap(struct pid1 *p)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid > 0) {
 			if (pid == p->cmd->pid) {
+				trace_mark(p->trace, "exited");
 				record_exit(p, status);
 				p->cmd->pid = -1;
 			}
@@ -158,6 +160,10 @@ static void write_console_marker(struct pid1 *p, int status)
 
 static void report_exit(struct pid1 *p)
 {
+	char text[TRACE_MAX * 40];
+	trace_mark(p->trace, "reported");
+	size_t len = trace_format(p->trace, text, sizeof(text));
+	session_send(p->s, WIRE_TRACE, text, (uint32_t)len);
 	int status = wire_exit_status(p->how, p->value);
 	uint8_t payload[8] = { p->how };
 	wire_put_u32(payload + 4, (uint32_t)p->value);
@@ -212,9 +218,9 @@ static void add_fd(int epfd, int fd, uint32_t tag)
 #define MAX_EVENTS 16
 
 void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
-	       struct command *cmd)
+	       struct command *cmd, struct trace *trace)
 {
-	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .sigfd = sigfd,
+	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .trace = trace, .sigfd = sigfd,
 			  .console_fd = console_fd, .phase = RUNNING, .children_left = 1 };
 	p.epfd = epoll_create1(EPOLL_CLOEXEC);
 	p.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

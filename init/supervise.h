@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "session.h"
+#include "trace.h"
 
 /* Blocks the signals PID 1 handles and returns a signalfd for them. Call
  * before spawning anything, so no SIGCHLD is lost. */
@@ -15,6 +16,6 @@ int signals_setup(void);
 
 /* Runs until power-off; never returns. */
 _Noreturn void supervise(const struct config *c, int sigfd, int console_fd,
-			 struct session *s, struct command *cmd);
+			 struct session *s, struct command *cmd, struct trace *trace);
 
 #endif

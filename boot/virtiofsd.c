@@ -1,0 +1,90 @@
+#include "virtiofsd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* virtiofsd reads its listening socket from this fd. */
+#define VIRTIOFSD_FD 3
+
+static int listen_and_connect(int *listener, int *client)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	char dir[256], path[300];
+	snprintf(dir, sizeof(dir), "%s/wisp-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/fs.sock", dir);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		rmdir(dir);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int ok = (*listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+		 bind(*listener, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(*listener, 1) == 0 &&
+		 (*client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+		 connect(*client, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	int saved = errno;
+	/* Connected: the path has done its job. */
+	unlink(path);
+	rmdir(dir);
+	errno = saved;
+	return ok ? 0 : -1;
+}
+
+int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
+{
+	int listener = -1, client = -1;
+	if (listen_and_connect(&listener, &client) < 0) {
+		fprintf(stderr, "wisp: virtiofs socket: %s\n", strerror(errno));
+		goto fail;
+	}
+	const char *bin = getenv("WISP_VIRTIOFSD");
+	if (!bin || !*bin)
+		bin = VIRTIOFSD_DEFAULT;
+	if (access(bin, X_OK) < 0) {
+		fprintf(stderr, "wisp: %s: %s (install qemu-system-common)\n", bin, strerror(errno));
+		goto fail;
+	}
+	char source[4200], cache_opt[64], fd_opt[32];
+	snprintf(source, sizeof(source), "source=%s", dir);
+	snprintf(cache_opt, sizeof(cache_opt), "cache=%s", cache ? cache : "auto");
+	snprintf(fd_opt, sizeof(fd_opt), "--fd=%d", VIRTIOFSD_FD);
+	*pid = fork();
+	if (*pid < 0) {
+		fprintf(stderr, "wisp: fork: %s\n", strerror(errno));
+		goto fail;
+	}
+	if (*pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0);
+		int null = open("/dev/null", O_RDWR);
+		/* It reports the VMM's disconnect as an error: noise, unless asked. */
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+		    (!verbose && dup2(null, STDERR_FILENO) < 0) || dup2(listener, VIRTIOFSD_FD) < 0)
+			_exit(127);
+		execl(bin, bin, fd_opt, "-o", source, "-o", cache_opt, "-o", "log_level=err",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(listener);
+	return client;
+fail:
+	if (listener >= 0)
+		close(listener);
+	if (client >= 0)
+		close(client);
+	return -1;
+}
