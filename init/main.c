@@ -116,8 +116,11 @@ int main(void)
 		power_off();
 	}
 	log_set_sink(forward_log, &session);
-	for (size_t i = 0; i < cfg.nwarnings; i++)
-		forward_log(&session, cfg.warnings[i]);
+	for (size_t i = 0; i < cfg.nwarnings; i++) {
+		char line[CONFIG_WARNING_LEN + 16];
+		snprintf(line, sizeof(line), "wisp-init: %s", cfg.warnings[i]);
+		forward_log(&session, line);
+	}
 	trace_mark(&trace, "channel");
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = mount_shares(&cfg) == 0;

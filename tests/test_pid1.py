@@ -1,0 +1,80 @@
+"""PID 1's duties: signals in both directions, orderly shutdown, reaping,
+and bad input on the kernel command line."""
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import WISP, vmm_processes, wisp
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                        (signal.SIGHUP, 129)])
+def test_host_signal_reaches_the_command(sig, status):
+    tag = "wisptest=sig%d%d" % (sig, time.monotonic_ns() % 100000)
+    p = subprocess.Popen([WISP, "run", "--append", tag, "--", "sh", "-c",
+                          "echo ready; exec sleep 100"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        p.send_signal(sig)
+        assert p.wait(timeout=60) == status
+    finally:
+        p.kill()
+        p.wait()
+    time.sleep(0.3)
+    assert vmm_processes(tag) == []
+
+
+def test_signal_reaches_the_whole_process_group():
+    # The shell waits on a pipeline; SIGTERM for the group ends all of it.
+    script = ("trap 'echo trapped; exit 3' TERM; sleep 100 | cat & "
+              "until pidof sleep && pidof cat; do :; done >/dev/null; echo ready; wait")
+    p = subprocess.Popen([WISP, "run", "--", "sh", "-c", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        start = time.monotonic()
+        assert p.stdout.readline() == b"ready\n"
+        p.send_signal(signal.SIGTERM)
+        rest = p.stdout.read()
+        assert p.wait(timeout=60) == 3, rest
+        assert rest == b"trapped\n"
+        assert time.monotonic() - start < 30
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_signal_to_pid1_shuts_down_in_order(sig):
+    # SIGINT is what Ctrl-Alt-Del becomes once PID 1 turned C-A-D off.
+    r = wisp("run", "--", "sh", "-c", "trap 'echo bye; exit 4' TERM; kill -%s 1; "
+             "sleep 100 & wait" % sig)
+    assert r.returncode == 4, r
+    assert r.stdout == b"bye\n"
+
+
+def test_zombie_storm_is_reaped_without_growing_pid1():
+    script = ("rss() { awk '/VmRSS/ { print $2 }' /proc/1/status; }; before=$(rss); "
+              "i=0; while [ $i -lt 10000 ]; do ( : & ); i=$((i+1)); done; sleep 1; "
+              "z=0; for s in /proc/[0-9]*/stat; do "
+              "case $(cut -d' ' -f3 $s 2>/dev/null) in Z) z=$((z+1));; esac; done; "
+              "echo $z $before $(rss)")
+    r = wisp("run", "--timeout", "600", "--", "sh", "-c", script, timeout=650)
+    assert r.returncode == 0, r
+    zombies, before, after = (int(x) for x in r.stdout.split())
+    assert zombies == 0
+    assert after - before <= 64, "PID 1 RSS grew from %d to %d KiB" % (before, after)
+
+
+def test_garbage_on_the_kernel_command_line_is_survived():
+    rnd = random.Random(42)
+    junk = "".join(rnd.choice("abcXYZ019=.,:;!@#%^&*()[]{}<>?/\\|~`'-_+") for _ in range(300))
+    append = ("wisp.tty=-1 wisp.user=x:y wisp.env=!!! wisp.cmd=%%% wisp.io=maybe "
+              "wisp.hostname=" + "h" * 100 + " wisp. wisp.=1 wisp.shares=@@ " + junk.replace('"', ""))
+    r = wisp("run", "--append", append, "--", "sh", "-c", "echo alive; exit 6")
+    assert r.returncode == 6, r
+    assert r.stdout == b"alive\n"
+    assert r.stderr.count(b"wisp-init: ignoring") >= 5
