@@ -25,15 +25,36 @@ def read_until(fd, pattern, timeout=30):
     raise AssertionError("expected %r, saw %r" % (pattern, buf[-500:]))
 
 
+def set_size(fd, rows, cols):
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 def test_shell_with_job_control_and_restored_terminal():
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(WISP, [WISP, "run", "--timeout", "100", "-it"])
+    set_size(fd, 33, 111)
     try:
         read_until(fd, b"# ")
         os.write(fd, b"tty; stty size\n")
         out = read_until(fd, b"# ")
-        assert b"/dev/pts/0" in out and b"24 80" in out, out
+        assert b"/dev/pts/0" in out and b"33 111" in out, out
+        # A resize on the host reaches the guest's pty (SIGWINCH -> WINSIZE).
+        set_size(fd, 40, 120)
+        os.kill(pid, 28)
+        time.sleep(0.5)
+        os.write(fd, b"stty size\n")
+        read_until(fd, b"40 120")
+        # Ctrl-Z stops the foreground job; the shell lists it and can kill it.
+        os.write(fd, b"sleep 200\n")
+        time.sleep(1)
+        os.write(fd, b"\x1a")
+        read_until(fd, b"Stopped")
+        os.write(fd, b"jobs; kill -9 %1; wait; echo killed-$((1+1))\n")
+        read_until(fd, b"killed-2")
         os.write(fd, b"sleep 100\n")
         time.sleep(1)
         os.write(fd, b"\x03")  # Ctrl-C: the sleep dies, the shell lives
