@@ -19,7 +19,8 @@ SAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-sanitize
 COMMON_SRC := common/wire.c common/base64.c common/queue.c
 INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
 WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
-HEADERS := $(wildcard init/*.h boot/*.h common/*.h)
+VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c
+HEADERS := $(wildcard init/*.h boot/*.h boot/vsockd/*.h common/*.h)
 
 PYTEST := /usr/bin/python3 -m pytest
 
@@ -29,7 +30,7 @@ DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
 
 .PHONY: all deps kernel run test unit fuzz check-config clean help FORCE
 
-all: $(OUT)/vmlinux $(OUT)/wisp-init $(OUT)/initramfs.cpio.lz4 $(OUT)/wisp
+all: $(OUT)/vmlinux $(OUT)/wisp-init $(OUT)/initramfs.cpio.lz4 $(OUT)/wisp $(OUT)/wisp-vsockd
 
 help:
 	@echo "make            build out/: vmlinux, bzImage, wisp-init, initramfs.cpio.lz4, wisp"
@@ -66,6 +67,10 @@ $(OUT)/initramfs.cpio.lz4: $(OUT)/wisp-init $(OUT)/gen_init_cpio initramfs/mkini
 $(OUT)/wisp: $(WISP_SRC) $(HEADERS) Makefile
 	@mkdir -p $(OUT)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(WISP_SRC)
+
+$(OUT)/wisp-vsockd: $(VSOCKD_SRC) $(HEADERS) Makefile
+	@mkdir -p $(OUT)
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(VSOCKD_SRC)
 
 run: all
 	$(Q)$(OUT)/wisp run -it

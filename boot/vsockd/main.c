@@ -1,0 +1,203 @@
+/* wisp-vsockd: a vhost-user backend for QEMU's vhost-user-vsock devices
+ * that needs no /dev/vhost-vsock, with Firecracker-style hybrid Unix
+ * sockets on the host side. One process per VM, one epoll loop.
+ *
+ *   wisp-vsockd --vhost-fd N | --vhost-socket PATH  --uds PATH  [--cid N]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vhost_user.h"
+#include "vsock_dev.h"
+#include "vu_dev.h"
+
+#define DEFAULT_CID 3
+enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX };
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	mode_t old = umask(0177); /* sockets are 0600: only their owner connects */
+	int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 64) == 0;
+	umask(old);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int accept_vhost(const char *path)
+{
+	int l = listen_unix(path);
+	if (l < 0)
+		return -1;
+	/* QEMU connects once; wait for it with the socket made blocking. */
+	int fl = fcntl(l, F_GETFL);
+	fcntl(l, F_SETFL, fl & ~O_NONBLOCK);
+	int fd;
+	do
+		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	close(l);
+	unlink(path);
+	return fd;
+}
+
+static void watch(int epfd, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Kick fds change under vhost-user messages: follow them in epoll. */
+static void track_kicks(int epfd, struct vu_dev *d, int watched[VU_NQUEUES])
+{
+	for (int q = 0; q < VU_NQUEUES; q++) {
+		if (watched[q] == d->vq[q].kick_fd)
+			continue;
+		if (watched[q] >= 0)
+			epoll_ctl(epfd, EPOLL_CTL_DEL, watched[q], NULL);
+		watched[q] = d->vq[q].kick_fd;
+		if (watched[q] >= 0)
+			watch(epfd, watched[q], q == VQ_RX ? TAG_KICK_RX : TAG_KICK_TX);
+	}
+}
+
+static int is_tag(const struct epoll_event *ev)
+{
+	return ev->data.u64 <= TAG_KICK_TX;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vhost-fd", required_argument, NULL, 'f' },
+		{ "vhost-socket", required_argument, NULL, 's' },
+		{ "uds", required_argument, NULL, 'u' },
+		{ "cid", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int vhost = -1;
+	const char *vhost_path = NULL, *uds = NULL;
+	unsigned long long cid = DEFAULT_CID;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+		switch (o) {
+		case 'f':
+			vhost = (int)strtol(optarg, &end, 10);
+			break;
+		case 's':
+			vhost_path = optarg;
+			break;
+		case 'u':
+			uds = optarg;
+			break;
+		case 'c':
+			cid = strtoull(optarg, &end, 10);
+			if (*end || cid < 3 || cid > 0xfffffffeULL) {
+				log_msg("invalid --cid '%s': want 3 or more", optarg);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(stderr, "usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
+			return 2;
+		}
+	}
+	if ((vhost < 0 && !vhost_path) || !uds) {
+		fprintf(stderr, "usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int listener = listen_unix(uds);
+	if (listener < 0) {
+		log_msg("listen on %s: %s", uds, strerror(errno));
+		return 1;
+	}
+	if (vhost < 0 && (vhost = accept_vhost(vhost_path)) < 0) {
+		log_msg("vhost-user socket %s: %s", vhost_path, strerror(errno));
+		return 1;
+	}
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	static struct vu_dev dev;
+	vu_dev_init(&dev, cid);
+	struct vsock_dev *vs = vsock_dev_new(&dev, uds, epfd);
+	if (epfd < 0 || !vs) {
+		log_msg("setup: %s", strerror(errno));
+		return 1;
+	}
+	watch(epfd, vhost, TAG_VHOST);
+	watch(epfd, listener, TAG_LISTEN);
+	int watched[VU_NQUEUES] = { -1, -1 };
+	int status = 0;
+	for (;;) {
+		struct epoll_event ev[32];
+		int n = epoll_wait(epfd, ev, 32, -1);
+		if (n < 0 && errno != EINTR) {
+			log_msg("epoll_wait: %s", strerror(errno));
+			status = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (!is_tag(&ev[i])) {
+				vsock_dev_conn_event(vs, ev[i].data.ptr, ev[i].events);
+				continue;
+			}
+			uint64_t tag = ev[i].data.u64, count;
+			if (tag == TAG_VHOST) {
+				struct vu_msg m;
+				int r = vu_recv(vhost, &m);
+				if (r <= 0)
+					goto done; /* QEMU is gone: so is this VM */
+				const char *why = vu_check(&m, VU_NQUEUES);
+				if (why) {
+					log_msg("ignoring vhost-user request %u: %s", m.request, why);
+					vu_close_fds(&m);
+					continue;
+				}
+				if (vu_dev_handle(&dev, vhost, &m) < 0)
+					goto done;
+				vu_close_fds(&m);
+				track_kicks(epfd, &dev, watched);
+			} else if (tag == TAG_LISTEN) {
+				int fd;
+				while ((fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+					vsock_dev_accept(vs, fd);
+			} else {
+				int q = tag == TAG_KICK_RX ? VQ_RX : VQ_TX;
+				if (read(dev.vq[q].kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+					log_msg("kick: %s", strerror(errno));
+				vsock_dev_kick(vs, q);
+			}
+		}
+		vsock_dev_pump(vs);
+	}
+done:
+	vsock_dev_free(vs);
+	vu_dev_reset(&dev);
+	close(listener);
+	unlink(uds);
+	return status;
+}

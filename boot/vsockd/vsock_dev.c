@@ -1,0 +1,496 @@
+#include "vsock_dev.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../../common/queue.h"
+#include "log.h"
+#include "vsock_proto.h"
+
+/* What we let the guest have in flight per connection. */
+#define CONN_BUF_ALLOC (256 * 1024)
+/* Tell the guest about freed room once this much has been consumed. */
+#define CREDIT_UPDATE_EVERY (CONN_BUF_ALLOC / 4)
+#define MAX_CTL 1024
+#define FIRST_HOST_PORT 1024
+
+enum conn_state { C_LINE, C_CONNECTING, C_OPEN };
+
+struct conn {
+	struct conn *next;
+	int fd;
+	enum conn_state state;
+	uint32_t host_port, guest_port;
+	char line[32];
+	size_t line_len;
+	struct queue to_fd;        /* guest bytes not yet written to fd */
+	uint32_t fwd_cnt, fwd_cnt_sent, tx_cnt;
+	uint32_t peer_buf_alloc, peer_fwd_cnt;
+	int readable, writable;    /* edge-triggered readiness not yet used up */
+	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
+	int host_eof, shutdown_sent;
+};
+
+struct ctl {
+	uint32_t host_port, guest_port;
+	uint16_t op;
+	uint32_t flags;
+	struct conn *conn; /* for buf_alloc/fwd_cnt; NULL after RST */
+};
+
+struct vsock_dev {
+	struct vu_dev *vu;
+	const char *uds;
+	int epfd;
+	struct conn *conns;
+	struct ctl ctl[MAX_CTL];
+	size_t nctl;
+	uint32_t next_port;
+	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
+	int notify_rx, notify_tx;
+};
+
+struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd)
+{
+	struct vsock_dev *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->vu = vu;
+	v->uds = uds_path;
+	v->epfd = epfd;
+	v->next_port = FIRST_HOST_PORT;
+	return v;
+}
+
+static struct conn *find(struct vsock_dev *v, uint32_t host_port, uint32_t guest_port)
+{
+	for (struct conn *c = v->conns; c; c = c->next)
+		if (c->state != C_LINE && c->host_port == host_port && c->guest_port == guest_port)
+			return c;
+	return NULL;
+}
+
+static int port_in_use(struct vsock_dev *v, uint32_t port)
+{
+	for (struct conn *c = v->conns; c; c = c->next)
+		if (c->state != C_LINE && c->host_port == port)
+			return 1;
+	return 0;
+}
+
+static uint32_t alloc_port(struct vsock_dev *v)
+{
+	while (port_in_use(v, v->next_port) || v->next_port < FIRST_HOST_PORT)
+		v->next_port++;
+	return v->next_port++;
+}
+
+static void queue_ctl(struct vsock_dev *v, struct conn *c, uint32_t host_port, uint32_t guest_port,
+		      uint16_t op, uint32_t flags)
+{
+	if (v->nctl == MAX_CTL) {
+		log_msg("control queue full: dropping op %u", op);
+		return;
+	}
+	v->ctl[v->nctl++] = (struct ctl){ host_port, guest_port, op, flags, c };
+}
+
+static struct conn *conn_new(struct vsock_dev *v, int fd, enum conn_state st)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c || queue_init(&c->to_fd, CONN_BUF_ALLOC) < 0) {
+		free(c);
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->state = st;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c };
+	if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_msg("epoll_ctl: %s", strerror(errno));
+		queue_free(&c->to_fd);
+		free(c);
+		close(fd);
+		return NULL;
+	}
+	c->next = v->conns;
+	v->conns = c;
+	return c;
+}
+
+static void conn_free(struct vsock_dev *v, struct conn *c)
+{
+	for (struct conn **p = &v->conns; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	/* Pending control packets keep their ports but lose the pointer. */
+	for (size_t i = 0; i < v->nctl; i++)
+		if (v->ctl[i].conn == c)
+			v->ctl[i].conn = NULL;
+	close(c->fd);
+	queue_free(&c->to_fd);
+	free(c);
+}
+
+/* Ends a connection with RST to the guest (unless it was never known there). */
+static void conn_reset(struct vsock_dev *v, struct conn *c)
+{
+	if (c->state != C_LINE)
+		queue_ctl(v, NULL, c->host_port, c->guest_port, VSOCK_OP_RST, 0);
+	conn_free(v, c);
+}
+
+void vsock_dev_accept(struct vsock_dev *v, int fd)
+{
+	conn_new(v, fd, C_LINE);
+}
+
+static void read_connect_line(struct vsock_dev *v, struct conn *c)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->line + c->line_len, 1); /* byte by byte: no overread */
+		if (n < 0 && errno == EAGAIN) {
+			c->readable = 0;
+			return;
+		}
+		if (n <= 0) {
+			conn_free(v, c);
+			return;
+		}
+		c->line_len++;
+		uint32_t port;
+		int used = vsock_parse_connect(c->line, c->line_len, &port);
+		if (used < 0) {
+			log_msg("hybrid socket: malformed CONNECT line");
+			conn_free(v, c);
+			return;
+		}
+		if (used > 0) {
+			c->guest_port = port;
+			c->host_port = alloc_port(v);
+			c->state = C_CONNECTING;
+			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_REQUEST, 0);
+			return;
+		}
+	}
+}
+
+/* Writes queued guest bytes to the socket; tells the guest about room. */
+static void flush_to_fd(struct vsock_dev *v, struct conn *c)
+{
+	while (queue_len(&c->to_fd) && c->writable) {
+		long n = queue_write_to(&c->to_fd, c->fd);
+		if (n < 0 && errno == EAGAIN) {
+			c->writable = 0;
+		} else if (n < 0) {
+			conn_reset(v, c);
+			return;
+		} else if (c->state == C_OPEN) {
+			c->fwd_cnt += (uint32_t)n;
+		}
+	}
+	if (c->fwd_cnt - c->fwd_cnt_sent >= CREDIT_UPDATE_EVERY)
+		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_UPDATE, 0);
+	if (c->guest_done_sending && queue_len(&c->to_fd) == 0) {
+		shutdown(c->fd, SHUT_WR);
+		if (c->host_eof) /* both directions done */
+			conn_reset(v, c);
+	}
+}
+
+/* Joins a guest connection to <uds>_<port>. */
+static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || len >= (int)sizeof(sa.sun_path) ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
+		return;
+	}
+	struct conn *c = conn_new(v, fd, C_OPEN);
+	if (!c) {
+		queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
+		return;
+	}
+	c->host_port = h->dst_port;
+	c->guest_port = h->src_port;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_RESPONSE, 0);
+}
+
+static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uint8_t *payload)
+{
+	struct conn *c = find(v, h->dst_port, h->src_port);
+	if (h->op == VSOCK_OP_REQUEST) {
+		if (c)
+			conn_reset(v, c);
+		else
+			guest_connect(v, h);
+		return;
+	}
+	if (!c) {
+		if (h->op != VSOCK_OP_RST)
+			queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
+		return;
+	}
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	switch (h->op) {
+	case VSOCK_OP_RESPONSE:
+		if (c->state == C_CONNECTING) {
+			char ok[32];
+			int n = snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
+			queue_put(&c->to_fd, ok, (size_t)n);
+			c->state = C_OPEN;
+			flush_to_fd(v, c);
+		}
+		break;
+	case VSOCK_OP_RW:
+		if (c->state != C_OPEN || queue_put(&c->to_fd, payload, h->len) < 0) {
+			log_msg("guest port %u overran its credit: reset", h->src_port);
+			conn_reset(v, c);
+			return;
+		}
+		flush_to_fd(v, c);
+		break;
+	case VSOCK_OP_SHUTDOWN:
+		if (h->flags & VSOCK_SHUTDOWN_SEND)
+			c->guest_done_sending = 1;
+		if ((h->flags & (VSOCK_SHUTDOWN_SEND | VSOCK_SHUTDOWN_RCV)) ==
+		    (VSOCK_SHUTDOWN_SEND | VSOCK_SHUTDOWN_RCV))
+			c->host_eof = 1; /* the guest closed: nothing more goes to it */
+		flush_to_fd(v, c);
+		break;
+	case VSOCK_OP_RST:
+		conn_free(v, c);
+		break;
+	case VSOCK_OP_CREDIT_REQUEST:
+		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_UPDATE, 0);
+		break;
+	default:
+		break; /* CREDIT_UPDATE: taken above */
+	}
+}
+
+/* Copies a readable chain into v->pkt; returns its length or -1. */
+static long gather(struct vsock_dev *v, const struct chain *ch)
+{
+	size_t at = 0;
+	for (int i = 0; i < ch->nout; i++) {
+		if (ch->out[i].iov_len > sizeof(v->pkt) - at)
+			return -1;
+		memcpy(v->pkt + at, ch->out[i].iov_base, ch->out[i].iov_len);
+		at += ch->out[i].iov_len;
+	}
+	return (long)at;
+}
+
+static void drain_tx(struct vsock_dev *v)
+{
+	struct vq *vq = &v->vu->vq[VQ_TX];
+	if (!vq_ready(v->vu, VQ_TX))
+		return;
+	struct chain ch;
+	int r;
+	while ((r = vq_pop(v->vu, vq, &ch)) != 0) {
+		v->notify_tx = 1;
+		if (r < 0)
+			continue;
+		long n = gather(v, &ch);
+		vq_push(vq, ch.head, 0);
+		struct vsock_hdr h;
+		if (n < VSOCK_HDR_SIZE) {
+			log_msg("dropping a packet shorter than its header");
+			continue;
+		}
+		vsock_hdr_get(v->pkt, &h);
+		const char *why = vsock_check(&h, v->vu->guest_cid, (size_t)n - VSOCK_HDR_SIZE);
+		if (why) {
+			log_msg("dropping a packet from the guest: %s", why);
+			if (h.op != VSOCK_OP_RST && h.src_cid == v->vu->guest_cid)
+				queue_ctl(v, NULL, h.dst_port, h.src_port, VSOCK_OP_RST, 0);
+			continue;
+		}
+		from_guest(v, &h, v->pkt + VSOCK_HDR_SIZE);
+	}
+}
+
+/* Writes hdr (+payload already in place) into a writable chain. */
+static int put_chain(const struct chain *ch, const uint8_t *buf, size_t len)
+{
+	size_t at = 0;
+	for (int i = 0; i < ch->nin && at < len; i++) {
+		size_t n = ch->in[i].iov_len < len - at ? ch->in[i].iov_len : len - at;
+		memcpy(ch->in[i].iov_base, buf + at, n);
+		at += n;
+	}
+	return at == len ? 0 : -1;
+}
+
+static void fill_hdr(struct vsock_dev *v, struct vsock_hdr *h, struct conn *c, uint32_t host_port,
+		     uint32_t guest_port, uint16_t op, uint32_t flags, uint32_t len)
+{
+	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = v->vu->guest_cid,
+				 .src_port = host_port, .dst_port = guest_port, .len = len,
+				 .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags };
+	if (c) {
+		h->buf_alloc = CONN_BUF_ALLOC;
+		h->fwd_cnt = c->fwd_cnt;
+		c->fwd_cnt_sent = c->fwd_cnt;
+	}
+}
+
+/* Sends one control packet if an rx buffer is there. */
+static int send_ctl(struct vsock_dev *v, struct vq *vq)
+{
+	struct chain ch;
+	int r = vq_pop(v->vu, vq, &ch);
+	if (r <= 0)
+		return r;
+	struct ctl *k = &v->ctl[0];
+	struct vsock_hdr h;
+	fill_hdr(v, &h, k->conn, k->host_port, k->guest_port, k->op, k->flags, 0);
+	vsock_hdr_put(v->pkt, &h);
+	if (put_chain(&ch, v->pkt, VSOCK_HDR_SIZE) < 0) {
+		vq_push(vq, ch.head, 0);
+		log_msg("rx buffer smaller than a header");
+	} else {
+		vq_push(vq, ch.head, VSOCK_HDR_SIZE);
+	}
+	memmove(v->ctl, v->ctl + 1, sizeof(v->ctl[0]) * (v->nctl - 1));
+	v->nctl--;
+	v->notify_rx = 1;
+	return 1;
+}
+
+/* Reads from c's socket straight into one rx buffer: 1 sent, 0 nothing
+ * to send now, -1 the connection was closed and freed. */
+static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
+{
+	uint32_t credit = vsock_credit(c->peer_buf_alloc, c->peer_fwd_cnt, c->tx_cnt);
+	if (credit == 0) {
+		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
+		return 0;
+	}
+	struct chain ch;
+	int r = vq_pop(v->vu, vq, &ch);
+	if (r <= 0)
+		return r < 0; /* a malformed chain was dropped: try the next */
+	size_t room = ch.in_len > VSOCK_HDR_SIZE ? ch.in_len - VSOCK_HDR_SIZE : 0;
+	if (room > credit)
+		room = credit;
+	if (room > VSOCK_MAX_PAYLOAD)
+		room = VSOCK_MAX_PAYLOAD;
+	if (room == 0) {
+		vq_unpop(vq);
+		return 0;
+	}
+	ssize_t n = read(c->fd, v->pkt + VSOCK_HDR_SIZE, room);
+	if (n < 0 && errno == EAGAIN) {
+		c->readable = 0;
+		vq_unpop(vq);
+		return 0;
+	}
+	if (n <= 0) {
+		vq_unpop(vq);
+		c->readable = 0;
+		c->host_eof = 1;
+		if (!c->shutdown_sent) {
+			c->shutdown_sent = 1;
+			/* Half-close: the host may still read what the guest sends. */
+			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_SHUTDOWN,
+				  VSOCK_SHUTDOWN_SEND);
+			if (c->guest_done_sending && queue_len(&c->to_fd) == 0) {
+				conn_reset(v, c);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	struct vsock_hdr h;
+	fill_hdr(v, &h, c, c->host_port, c->guest_port, VSOCK_OP_RW, 0, (uint32_t)n);
+	vsock_hdr_put(v->pkt, &h);
+	put_chain(&ch, v->pkt, VSOCK_HDR_SIZE + (size_t)n);
+	vq_push(vq, ch.head, VSOCK_HDR_SIZE + (uint32_t)n);
+	c->tx_cnt += (uint32_t)n;
+	v->notify_rx = 1;
+	return 1;
+}
+
+static void fill_rx(struct vsock_dev *v)
+{
+	struct vq *vq = &v->vu->vq[VQ_RX];
+	if (!vq_ready(v->vu, VQ_RX))
+		return;
+	while (v->nctl > 0)
+		if (send_ctl(v, vq) <= 0)
+			return;
+	int progress = 1;
+	while (progress) {
+		progress = 0;
+		struct conn *next;
+		for (struct conn *c = v->conns; c; c = next) {
+			next = c->next;
+			if (c->state != C_OPEN || !c->readable || c->host_eof)
+				continue;
+			int r = send_data(v, vq, c);
+			progress |= r > 0;
+			while (v->nctl > 0) /* a SHUTDOWN or CREDIT_REQUEST just queued */
+				if (send_ctl(v, vq) <= 0)
+					return;
+		}
+	}
+}
+
+void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
+{
+	struct conn *c = ptr;
+	if (events & EPOLLOUT)
+		c->writable = 1;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable = 1;
+	if (c->state == C_LINE) {
+		if (c->readable)
+			read_connect_line(v, c);
+		return;
+	}
+	flush_to_fd(v, c);
+}
+
+void vsock_dev_kick(struct vsock_dev *v, int q)
+{
+	if (q == VQ_TX)
+		drain_tx(v);
+}
+
+void vsock_dev_pump(struct vsock_dev *v)
+{
+	drain_tx(v);
+	fill_rx(v);
+	if (v->notify_rx)
+		vq_notify(&v->vu->vq[VQ_RX]);
+	if (v->notify_tx)
+		vq_notify(&v->vu->vq[VQ_TX]);
+	v->notify_rx = v->notify_tx = 0;
+}
+
+void vsock_dev_free(struct vsock_dev *v)
+{
+	while (v->conns)
+		conn_free(v, v->conns);
+	free(v);
+}

@@ -1,0 +1,34 @@
+/* The virtio-vsock device: connections between the guest's stream sockets
+ * and Unix sockets on the host, in Firecracker's hybrid convention.
+ *
+ *   host -> guest: a client connects to the listener at <uds> and writes
+ *                  "CONNECT <port>\n"; once the guest accepts it reads
+ *                  "OK <host port>\n", then bytes flow both ways.
+ *   guest -> host: a guest connection to CID 2 port P is joined to the
+ *                  Unix socket <uds>_P, which a host program listens on.
+ *
+ * Credit-based flow control both ways: at most CONN_BUF_ALLOC bytes from
+ * the guest are buffered per connection, and nothing is read from a host
+ * socket that the guest has no credit or rx buffer for. */
+#ifndef WISP_VSOCK_DEV_H
+#define WISP_VSOCK_DEV_H
+
+#include <stdint.h>
+
+#include "vu_dev.h"
+
+struct vsock_dev;
+
+struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd);
+/* The hybrid listener accepted fd. */
+void vsock_dev_accept(struct vsock_dev *v, int fd);
+/* Readiness of a connection's Unix socket (the epoll data pointer). */
+void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
+/* The guest kicked a queue. */
+void vsock_dev_kick(struct vsock_dev *v, int q);
+/* Moves whatever can move now: packets to the guest, bytes to sockets. */
+void vsock_dev_pump(struct vsock_dev *v);
+/* Closes every connection (QEMU went away). */
+void vsock_dev_free(struct vsock_dev *v);
+
+#endif
