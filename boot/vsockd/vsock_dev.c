@@ -54,6 +54,7 @@ struct vsock_dev {
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
+	int debug; /* WISP_VSOCKD_DEBUG=1: a line per packet */
 };
 
 struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd)
@@ -65,6 +66,8 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	v->uds = uds_path;
 	v->epfd = epfd;
 	v->next_port = FIRST_HOST_PORT;
+	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
+	v->debug = dbg && *dbg == '1';
 	return v;
 }
 
@@ -234,6 +237,9 @@ static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 
 static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uint8_t *payload)
 {
+	if (v->debug)
+		log_msg("guest %u -> host %u: op %u len %u flags %u buf %u fwd %u", h->src_port,
+			h->dst_port, h->op, h->len, h->flags, h->buf_alloc, h->fwd_cnt);
 	struct conn *c = find(v, h->dst_port, h->src_port);
 	if (h->op == VSOCK_OP_REQUEST) {
 		if (c)
@@ -364,6 +370,8 @@ static int send_ctl(struct vsock_dev *v, struct vq *vq)
 	struct ctl *k = &v->ctl[0];
 	struct vsock_hdr h;
 	fill_hdr(v, &h, k->conn, k->host_port, k->guest_port, k->op, k->flags, 0);
+	if (v->debug)
+		log_msg("host %u -> guest %u: op %u flags %u", k->host_port, k->guest_port, k->op, k->flags);
 	vsock_hdr_put(v->pkt, &h);
 	if (put_chain(&ch, v->pkt, VSOCK_HDR_SIZE) < 0) {
 		vq_push(vq, ch.head, 0);
@@ -406,6 +414,8 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 		return 0;
 	}
 	if (n <= 0) {
+		if (v->debug)
+			log_msg("host %u fd %d: read %zd (%s)", c->host_port, c->fd, n, n < 0 ? strerror(errno) : "EOF");
 		vq_unpop(vq);
 		c->readable = 0;
 		c->host_eof = 1;
@@ -427,6 +437,9 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	put_chain(&ch, v->pkt, VSOCK_HDR_SIZE + (size_t)n);
 	vq_push(vq, ch.head, VSOCK_HDR_SIZE + (uint32_t)n);
 	c->tx_cnt += (uint32_t)n;
+	if (v->debug)
+		log_msg("host %u -> guest %u: RW %zd (chain %zu bytes in %d buffers)", c->host_port,
+			c->guest_port, n, ch.in_len, ch.nin);
 	v->notify_rx = 1;
 	return 1;
 }
