@@ -30,6 +30,8 @@ extern char **environ;
 #define TO_GUEST_CAP (256 * 1024)
 #define FROM_GUEST_CAP (2 * (WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD))
 #define STDIN_CHUNK 32768
+/* Stdin never takes the last of the queue: SIGNAL, WINSIZE and BYE fit. */
+#define CONTROL_RESERVE 4096
 #define LINE_MAX_LEN 1024
 /* After the exit status arrived, how long the VM gets to power off. */
 #define POWEROFF_WAIT_MS 5000
@@ -72,9 +74,17 @@ static long long now_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The VMM's pid for the timeout handler, which must act from a signal. */
+/* What the timeout handler must kill; it acts from a signal. */
 static volatile pid_t timeout_victim = -1;
+static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES];
+static volatile size_t timeout_nhelpers;
 static double timeout_seconds;
+
+static void stop_timeout(void)
+{
+	struct itimerval off = { 0 };
+	setitimer(ITIMER_REAL, &off, NULL);
+}
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warnx(const char *fmt, ...)
@@ -102,6 +112,10 @@ static void on_timeout(int sig)
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+	}
+	for (size_t i = 0; i < timeout_nhelpers; i++) {
+		kill(timeout_helpers[i], SIGKILL);
+		waitpid(timeout_helpers[i], NULL, 0);
 	}
 	term_restore();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
@@ -161,7 +175,7 @@ static int readable(const char *what, const char *path)
 }
 
 static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, int con, int io,
-				int err_w)
+				int err_w, pid_t parent)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -169,6 +183,8 @@ static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, i
 	signal(SIGPIPE, SIG_DFL);
 	/* The VMM dies with the launcher, however the launcher dies. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127); /* the launcher died before the line above */
 	/* Its own process group: the terminal's Ctrl-C is for wisp to forward. */
 	setpgid(0, 0);
 	int null = open("/dev/null", O_RDWR);
@@ -193,13 +209,14 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 		warnx("socketpair: %s", strerror(errno));
 		return -1;
 	}
+	pid_t parent = getpid();
 	r->vmm_pid = fork();
 	if (r->vmm_pid < 0) {
 		warnx("fork: %s", strerror(errno));
 		return -1;
 	}
 	if (r->vmm_pid == 0)
-		exec_vmm(r, a, con[1], io[1], err[1]);
+		exec_vmm(r, a, con[1], io[1], err[1], parent);
 	timeout_victim = r->vmm_pid;
 	close(con[1]);
 	close(io[1]);
@@ -214,10 +231,18 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 static void send_frame(struct run *r, uint8_t type, const void *payload, uint32_t len)
 {
 	uint8_t hdr[WIRE_HDR_SIZE];
+	/* A header without its payload would break the stream: both or none. */
+	if (r->io_fd < 0 || queue_room(&r->to_guest) < WIRE_HDR_SIZE + len)
+		return;
 	wire_put_header(hdr, type, len);
-	/* Control frames always fit: stdin stops well before the queue is full. */
-	if (queue_put(&r->to_guest, hdr, sizeof(hdr)) == 0 && len)
+	queue_put(&r->to_guest, hdr, sizeof(hdr));
+	if (len)
 		queue_put(&r->to_guest, payload, len);
+}
+
+static int stdin_room(struct run *r)
+{
+	return queue_room(&r->to_guest) >= WIRE_HDR_SIZE + STDIN_CHUNK + CONTROL_RESERVE;
 }
 
 static void send_u32(struct run *r, uint8_t type, uint32_t v)
@@ -269,6 +294,7 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 		if (f->len == 8) {
 			r->exit_status = wire_exit_status(f->payload[0], (int32_t)wire_get_u32(f->payload + 4));
 			r->t_exit = now_us() - r->t0;
+			stop_timeout(); /* the command ended in time, whatever follows */
 			send_frame(r, WIRE_BYE, NULL, 0);
 			arm_timer_ms(r, POWEROFF_WAIT_MS);
 		}
@@ -360,7 +386,7 @@ static void read_lines(struct run *r, int *fd, struct line *l, void (*handle)(st
 
 static void read_stdin(struct run *r)
 {
-	if (queue_room(&r->to_guest) < WIRE_HDR_SIZE + STDIN_CHUNK + 64)
+	if (!stdin_room(r))
 		return;
 	uint8_t buf[STDIN_CHUNK];
 	ssize_t n = read(r->stdin_fd, buf, sizeof(buf));
@@ -413,8 +439,20 @@ static void add_fd(struct run *r, int fd, uint32_t tag, uint32_t events)
 		warnx("epoll_ctl: %s", strerror(errno));
 }
 
+/* Stdin is watched only while there is room for what it brings; a full
+ * queue must not turn level-triggered readiness into a busy loop. */
+static void arm_stdin(struct run *r)
+{
+	if (r->stdin_fd < 0 || !r->stdin_polled)
+		return;
+	struct epoll_event ev = { .events = stdin_room(r) && r->io_fd >= 0 ? EPOLLIN : 0,
+				  .data.u32 = TAG_STDIN };
+	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->stdin_fd, &ev);
+}
+
 static void arm_io(struct run *r)
 {
+	arm_stdin(r);
 	if (r->io_fd < 0)
 		return;
 	struct epoll_event ev = { .events = EPOLLIN | (queue_len(&r->to_guest) ? EPOLLOUT : 0),
@@ -436,7 +474,7 @@ static void loop(struct run *r)
 	}
 	while (r->vmm_pid > 0 || r->con_fd >= 0 || r->io_fd >= 0 || r->err_fd >= 0) {
 		/* Once the VMM is gone its fds must be at EOF; don't wait on them. */
-		int stdin_ready = r->stdin_fd >= 0 && !r->stdin_polled;
+		int stdin_ready = r->stdin_fd >= 0 && !r->stdin_polled && stdin_room(r) && r->io_fd >= 0;
 		arm_io(r);
 		struct epoll_event ev[16];
 		int n = epoll_wait(r->epfd, ev, 16, stdin_ready || r->vmm_pid < 0 ? 0 : -1);
@@ -468,10 +506,12 @@ static void loop(struct run *r)
 				read_lines(r, &r->err_fd, &r->err_line, on_vmm_error_line);
 				break;
 			case TAG_IO:
+				/* A failed write (the VMM is gone) drops what we had to
+				 * say, but what the guest sent is still read to its end. */
 				if (ev[i].events & EPOLLOUT && queue_write_to(&r->to_guest, r->io_fd) < 0 &&
 				    errno != EAGAIN)
-					close_fd(&r->io_fd);
-				else if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					r->to_guest.head = r->to_guest.tail = 0;
+				if (r->io_fd >= 0 && (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 					read_io(r);
 				break;
 			case TAG_STDIN:
@@ -559,13 +599,16 @@ static int start_shares(struct run *r)
 		r->share_fds[i] = virtiofsd_start(v->host, v->cache, r->o->verbose, &r->helpers[i]);
 		if (r->share_fds[i] < 0)
 			return -1;
+		timeout_helpers[r->nshares] = r->helpers[i];
 		r->nshares++;
+		timeout_nhelpers = r->nshares;
 	}
 	return 0;
 }
 
 static void stop_shares(struct run *r)
 {
+	timeout_nhelpers = 0;
 	for (size_t i = 0; i < r->nshares; i++) {
 		close(r->share_fds[i]);
 		kill(r->helpers[i], SIGTERM);

@@ -59,6 +59,7 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 	snprintf(source, sizeof(source), "source=%s", dir);
 	snprintf(cache_opt, sizeof(cache_opt), "cache=%s", cache ? cache : "auto");
 	snprintf(fd_opt, sizeof(fd_opt), "--fd=%d", VIRTIOFSD_FD);
+	pid_t parent = getpid();
 	*pid = fork();
 	if (*pid < 0) {
 		fprintf(stderr, "wisp: fork: %s\n", strerror(errno));
@@ -69,6 +70,8 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127); /* wisp died before the line above */
 		setpgid(0, 0);
 		int null = open("/dev/null", O_RDWR);
 		/* It reports the VMM's disconnect as an error: noise, unless asked. */

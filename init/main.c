@@ -122,8 +122,10 @@ int main(void)
 		forward_log(&session, line);
 	}
 	trace_mark(&trace, "channel");
+	/* Asked for the port and it is not there: the output would go nowhere. */
+	int channel_ok = chan >= 0 || cfg.io != IO_VIRTIO;
 	/* 3. The shares: a command never runs on a share that failed. */
-	int shares_ok = mount_shares(&cfg) == 0;
+	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. */

@@ -15,6 +15,8 @@
 #define TO_CMD_CAP (256 * 1024)
 /* Output is read in chunks that leave room for a frame header. */
 #define READ_CHUNK (WIRE_MAX_PAYLOAD)
+/* Output never takes the last of the queue: LOG, TRACE and EXIT always fit. */
+#define CONTROL_RESERVE 4096
 
 int session_init(struct session *s, int chan, struct command *cmd)
 {
@@ -111,7 +113,7 @@ static void parse_from_host(struct session *s)
 	struct wire_frame f;
 	long n;
 	while ((n = wire_parse(queue_head(&s->from_host), queue_len(&s->from_host), &f)) > 0) {
-		if (f.type == WIRE_STDIN && f.len > queue_room(&s->to_cmd))
+		if (f.type == WIRE_STDIN && s->cmd->in_fd >= 0 && f.len > queue_room(&s->to_cmd))
 			return; /* resumes when the command has read */
 		deliver(s, &f);
 		queue_consume(&s->from_host, (size_t)n);
@@ -137,11 +139,23 @@ static void write_channel(struct session *s)
 		channel_gone(s, strerror(errno));
 }
 
+static int output_room(struct session *s)
+{
+	return queue_room(&s->to_host) > CONTROL_RESERVE + WIRE_HDR_SIZE;
+}
+
+/* The command's stdin is gone: what the host still sends for it is dropped. */
+static void drop_stdin(struct session *s)
+{
+	s->to_cmd.head = s->to_cmd.tail = 0;
+	parse_from_host(s);
+}
+
 static void read_output(struct session *s, int *fd, uint8_t type)
 {
-	if (queue_room(&s->to_host) < WIRE_HDR_SIZE + 1)
+	if (!output_room(s))
 		return;
-	size_t room = queue_room(&s->to_host) - WIRE_HDR_SIZE;
+	size_t room = queue_room(&s->to_host) - WIRE_HDR_SIZE - CONTROL_RESERVE;
 	if (room > READ_CHUNK)
 		room = READ_CHUNK;
 	uint8_t *hdr = queue_tail(&s->to_host);
@@ -156,9 +170,12 @@ static void read_output(struct session *s, int *fd, uint8_t type)
 		queue_produced(&s->to_host, WIRE_HDR_SIZE + (size_t)n);
 	} else if (n == 0 || errno != EAGAIN) {
 		/* EOF, or EIO from a pty master once the last slave is gone. */
-		if (s->cmd->is_pty)
+		int was_pty = s->cmd->is_pty;
+		if (was_pty)
 			s->cmd->in_fd = -1;
 		close_fd(fd);
+		if (was_pty)
+			drop_stdin(s);
 	}
 }
 
@@ -167,9 +184,10 @@ static void write_input(struct session *s)
 	struct command *c = s->cmd;
 	if (queue_write_to(&s->to_cmd, c->in_fd) < 0 && errno != EAGAIN) {
 		/* The command closed its stdin (EPIPE): drop what it did not want. */
-		s->to_cmd.head = s->to_cmd.tail = 0;
 		if (!c->is_pty)
 			close_fd(&c->in_fd);
+		drop_stdin(s);
+		return;
 	}
 	maybe_close_stdin(s);
 	parse_from_host(s); /* frames held back for room may fit now */
@@ -180,6 +198,9 @@ void session_event(struct session *s, uint32_t tag, uint32_t events)
 	struct command *c = s->cmd;
 	switch (tag) {
 	case TAG_CHAN:
+		/* A hang-up with no room to read would be reported forever. */
+		if (s->chan >= 0 && (events & (EPOLLHUP | EPOLLERR)) && queue_room(&s->from_host) == 0)
+			channel_gone(s, "hang-up");
 		if (s->chan >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 			read_channel(s);
 		if (s->chan >= 0 && (events & EPOLLOUT))
@@ -206,6 +227,14 @@ void session_event(struct session *s, uint32_t tag, uint32_t events)
 int session_output_done(const struct session *s)
 {
 	return s->cmd->out_fd < 0 && s->cmd->err_fd < 0;
+}
+
+void session_abandon_output(struct session *s)
+{
+	if (s->cmd->out_fd >= 0 && s->cmd->out_fd == s->cmd->in_fd)
+		s->cmd->in_fd = -1;
+	close_fd(&s->cmd->out_fd);
+	close_fd(&s->cmd->err_fd);
 }
 
 int session_flushed(const struct session *s)
@@ -246,7 +275,7 @@ void session_arm(struct session *s, int epfd)
 {
 	struct armed *armed = s->armed;
 	struct command *c = s->cmd;
-	int host_room = queue_room(&s->to_host) > WIRE_HDR_SIZE;
+	int host_room = output_room(s);
 	if (s->chan >= 0) {
 		uint32_t ev = 0;
 		/* Read while a whole frame fits; a full buffer waits for the command. */

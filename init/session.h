@@ -44,6 +44,9 @@ void session_event(struct session *s, uint32_t tag, uint32_t events);
 /* Whether the command's output has reached EOF on every stream. */
 int session_output_done(const struct session *s);
 
+/* Stops reading the command's output: what is left is not sent. */
+void session_abandon_output(struct session *s);
+
 /* Whether every queued frame has reached the host (or never can). */
 int session_flushed(const struct session *s);
 

@@ -18,10 +18,12 @@
 
 /* How long the rest of the processes get between SIGTERM and SIGKILL. */
 #define GRACE_MS 500
-/* How long to wait for SIGKILLed processes and the last output. */
-#define DRAIN_MS 2000
-/* How long the host gets to acknowledge the exit status. */
-#define BYE_WAIT_MS 3000
+/* How long SIGKILLed processes get to die (a process stuck in the kernel
+ * may never); their output is abandoned after that. */
+#define KILL_WAIT_MS 2000
+/* A shutdown asked of PID 1 (SIGTERM, Ctrl-Alt-Del) gives the command this
+ * long to end after SIGTERM before its group gets SIGKILL. */
+#define SHUTDOWN_GRACE_MS 10000
 
 enum { TAG_SIGNAL = 100, TAG_TIMER };
 
@@ -41,6 +43,7 @@ struct pid1 {
 	enum phase phase;
 	int children_left; /* 0 once waitpid says there are none */
 	int timer_fired;
+	int shutdown_asked; /* SIGTERM/SIGINT to PID 1 while the command ran */
 	uint8_t how;
 	int32_t value;
 };
@@ -128,15 +131,23 @@ static void on_signals(struct pid1 *p)
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			break; /* reaped below, once for any number of them */
-		case SIGTERM:
-		case SIGINT:
 		case SIGHUP:
+			/* Forwarded as it is: the command decides. */
+			if (p->phase == RUNNING && p->cmd->pid > 0 && kill(-p->cmd->pid, SIGHUP) < 0 &&
+			    errno != ESRCH)
+				log_warn("kill: %s", strerror(errno));
+			break;
+		case SIGTERM:
+		case SIGINT: /* Ctrl-Alt-Del */
 		case SIGPWR:
-			/* An orderly shutdown: the command ends first, like any end. */
-			if (p->phase == RUNNING && p->cmd->pid > 0) {
+			/* An orderly shutdown: the command ends first, like any end;
+			 * one that ignores SIGTERM gets SIGKILL after a grace. */
+			if (p->phase == RUNNING && p->cmd->pid > 0 && !p->shutdown_asked) {
 				log_info("signal %u: stopping the command", si.ssi_signo);
+				p->shutdown_asked = 1;
 				if (kill(-p->cmd->pid, SIGTERM) < 0 && errno != ESRCH)
 					log_warn("kill: %s", strerror(errno));
+				arm_timer(p, SHUTDOWN_GRACE_MS);
 			}
 			break;
 		default:
@@ -177,6 +188,11 @@ static void advance(struct pid1 *p)
 {
 	switch (p->phase) {
 	case RUNNING:
+		if (p->cmd->pid > 0 && p->shutdown_asked && p->timer_fired) {
+			log_warn("the command ignored SIGTERM: killing it");
+			kill(-p->cmd->pid, SIGKILL);
+			p->timer_fired = 0;
+		}
 		if (p->cmd->pid > 0)
 			return;
 		kill_everyone(SIGTERM);
@@ -192,17 +208,27 @@ static void advance(struct pid1 *p)
 		p->children_left = 1;
 		reap(p);
 		p->phase = KILLING;
-		arm_timer(p, DRAIN_MS);
+		arm_timer(p, KILL_WAIT_MS);
 		/* fall through */
 	case KILLING:
-		if ((p->children_left || !session_output_done(p->s)) && !p->timer_fired)
+		/* With every process gone the pipes must reach EOF: wait for all
+		 * of the output however slowly the host takes it. Only a process
+		 * that will not die makes us give its output up. */
+		if (p->children_left && !p->timer_fired)
+			return;
+		if (p->children_left)
+			session_abandon_output(p->s);
+		if (!session_output_done(p->s))
 			return;
 		report_exit(p);
 		p->phase = REPORTING;
-		arm_timer(p, BYE_WAIT_MS);
 		/* fall through */
 	case REPORTING:
-		if (!(p->s->bye && session_flushed(p->s)) && !p->timer_fired)
+		/* Until the host says BYE, output may still sit in the port's
+		 * queue: a reset now would lose it. The host sends BYE once it has
+		 * read EXIT, hence everything before it; if it goes away instead,
+		 * the port hangs up and that counts as BYE. */
+		if (!p->s->bye || !session_flushed(p->s))
 			return;
 		power_off();
 	}

@@ -78,3 +78,9 @@ def test_garbage_on_the_kernel_command_line_is_survived():
     assert r.returncode == 6, r
     assert r.stdout == b"alive\n"
     assert r.stderr.count(b"wisp-init: ignoring") >= 5
+
+
+def test_shutdown_of_a_command_that_ignores_sigterm_ends_in_sigkill():
+    r = wisp("run", "--", "sh", "-c", "trap '' TERM; kill -TERM 1; sleep 100")
+    assert r.returncode == 137, r
+    assert r.elapsed < 40

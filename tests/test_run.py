@@ -221,3 +221,41 @@ def test_marker_needs_the_nonce():
     r = wisp("run", "--append", "wisp.io=console", "--", "sh", "-c",
              "echo 'WISP-EXIT 0000 3' > /dev/console; exit 4")
     assert r.returncode == 4, r
+
+
+def test_slow_reader_gets_every_byte():
+    # The host reads slower than the old shutdown timers allowed for: the guest
+    # must wait for it, not cut the output short.
+    size = 4 * 1024 * 1024
+    p = subprocess.Popen([WISP, "run", "--", "sh", "-c",
+                          "head -c %d /dev/urandom | tee /tmp/x; sha256sum /tmp/x >&2" % size],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = b""
+    try:
+        time.sleep(3)
+        while True:
+            chunk = p.stdout.read(256 * 1024)
+            if not chunk:
+                break
+            got += chunk
+            time.sleep(0.3)
+        err = p.stderr.read()
+        assert p.wait(timeout=60) == 0, err
+    finally:
+        p.kill()
+        p.wait()
+    assert len(got) == size
+    assert hashlib.sha256(got).hexdigest() == err.split()[0].decode()
+
+
+def test_stdin_the_command_does_not_read_costs_no_cpu():
+    yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
+    p = subprocess.Popen([WISP, "run", "-i", "--", "sleep", "4"], stdin=yes.stdout,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    yes.stdout.close()
+    _, status, usage = os.wait4(p.pid, 0)
+    yes.kill()
+    yes.wait()
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The launcher itself (not QEMU) must sleep while the queue is full.
+    assert usage.ru_utime + usage.ru_stime < 6, usage
