@@ -197,7 +197,7 @@ static void flush_to_fd(struct vsock_dev *v, struct conn *c)
 		} else if (n < 0) {
 			conn_reset(v, c);
 			return;
-		} else if (c->state == C_OPEN) {
+		} else {
 			c->fwd_cnt += (uint32_t)n;
 		}
 	}
@@ -258,11 +258,15 @@ static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uin
 	switch (h->op) {
 	case VSOCK_OP_RESPONSE:
 		if (c->state == C_CONNECTING) {
+			/* Written directly: the line is not guest data and must not
+			 * count in fwd_cnt. A fresh socket always has room for it. */
 			char ok[32];
 			int n = snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
-			queue_put(&c->to_fd, ok, (size_t)n);
+			if (write(c->fd, ok, (size_t)n) != n) {
+				conn_reset(v, c);
+				return;
+			}
 			c->state = C_OPEN;
-			flush_to_fd(v, c);
 		}
 		break;
 	case VSOCK_OP_RW:
