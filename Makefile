@@ -72,6 +72,11 @@ $(OUT)/wisp-vsockd: $(VSOCKD_SRC) $(HEADERS) Makefile
 	@mkdir -p $(OUT)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(VSOCKD_SRC)
 
+# The guest side of the vsock tests, run from a share.
+$(OUT)/vsock_probe: tests/helpers/vsock_probe.c
+	@mkdir -p $(OUT)
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
+
 run: all
 	$(Q)$(OUT)/wisp run -it
 
@@ -80,6 +85,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
 $(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
+$(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
 $(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
 	@mkdir -p $(OUT)/unit
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.c,$^)
@@ -92,6 +98,7 @@ FUZZ_SECONDS ?= 20
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 $(OUT)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c init/config.c common/base64.c
 $(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
+$(OUT)/fuzz/fuzz_vsock: tests/fuzz/fuzz_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
 $(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	@mkdir -p $(OUT)/fuzz
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$^)
@@ -104,7 +111,7 @@ fuzz: $(FUZZERS)
 			>$(OUT)/fuzz/$${f##*/}.log 2>&1 || { tail -n 30 $(OUT)/fuzz/$${f##*/}.log; exit 1; }; \
 	done
 
-test: all unit fuzz
+test: all unit fuzz $(OUT)/vsock_probe
 	$(Q)$(PYTEST) -q tests
 
 clean:

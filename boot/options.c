@@ -24,11 +24,12 @@ const char run_usage[] =
 	"  -v, --volume HOST:GUEST[:ro][,cache=M] share a host directory (repeatable)\n"
 	"  --fs 9p|virtiofs                       how volumes are shared (default 9p)\n"
 	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
+	"  --vsock PATH  --cid N                  a vsock device; host side: hybrid sockets at PATH\n"
 	"  --verbose                              kernel log and VMM messages on stderr\n";
 
 enum {
 	OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND,
-	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON,
+	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON, OPT_VSOCK, OPT_CID,
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +51,8 @@ static const struct option long_opts[] = {
 	{ "fs", required_argument, NULL, OPT_FS },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "trace-json", required_argument, NULL, OPT_TRACE_JSON },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "cid", required_argument, NULL, OPT_CID },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -170,6 +173,7 @@ static void set_defaults(struct run_opts *o)
 	o->memory_mib = DEFAULT_MEMORY_MIB;
 	o->cpus = 1;
 	o->fs = "9p";
+	o->cid = 3;
 }
 
 int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
@@ -255,6 +259,15 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 			break;
 		case OPT_TRACE_JSON:
 			o->trace_json = optarg;
+			break;
+		case OPT_VSOCK:
+			if (!optarg[0] || strlen(optarg) > 100)
+				return fail(err, errlen, "invalid --vsock '%s': want a socket path under 100 bytes", optarg);
+			o->vsock = optarg;
+			break;
+		case OPT_CID:
+			if (parse_uint(optarg, 3, 0xfffffffeU, &o->cid))
+				return fail(err, errlen, "invalid --cid '%s': want 3 or more", optarg);
 			break;
 		case 'h':
 			o->help = 1;

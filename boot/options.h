@@ -38,6 +38,8 @@ struct run_opts {
 	size_t nvolumes;
 	const char *fs;       /* "9p" (default) or "virtiofs" */
 	int trace;            /* print the boot trace after the command's output */
+	const char *vsock;    /* hybrid vsock socket path, or NULL: no vsock device */
+	unsigned cid;         /* the guest's vsock CID (default 3) */
 	const char *trace_json;
 	char **argv;          /* the command; NULL or empty: a shell */
 	int argc;

@@ -59,8 +59,11 @@ struct run {
 	int marker_status;/* from the console marker, or -1 */
 	int signals_sent;
 	char panic[256], vmm_error[256];
-	int share_fds[OPTIONS_MAX_VOLUMES]; /* the VMM's ends of virtiofsd sockets */
-	pid_t helpers[OPTIONS_MAX_VOLUMES];  /* virtiofsd processes */
+	/* Helper processes: one virtiofsd per virtiofs volume (in volume order,
+	 * with the VMM's end of its socket), then wisp-vsockd (fd -1 here). */
+	int share_fds[OPTIONS_MAX_VOLUMES + 1];
+	int vsock_fd;                        /* the VMM's end of wisp-vsockd's socket */
+	pid_t helpers[OPTIONS_MAX_VOLUMES + 1];
 	size_t nshares;
 	/* Host-side trace, microseconds of CLOCK_MONOTONIC since launch. */
 	long long t0, t_hello, t_exit, t_gone;
@@ -76,7 +79,7 @@ static long long now_us(void)
 
 /* What the timeout handler must kill; it acts from a signal. */
 static volatile pid_t timeout_victim = -1;
-static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES];
+static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES + 1];
 static volatile size_t timeout_nhelpers;
 static double timeout_seconds;
 
@@ -193,8 +196,10 @@ static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, i
 	    dup2(io, VMM_FD_CHANNEL) < 0)
 		_exit(127);
 	for (size_t i = 0; i < r->nshares; i++)
-		if (dup2(r->share_fds[i], VMM_FD_SHARES + (int)i) < 0)
+		if (r->share_fds[i] >= 0 && dup2(r->share_fds[i], VMM_FD_SHARES + (int)i) < 0)
 			_exit(127);
+	if (r->vsock_fd >= 0 && dup2(r->vsock_fd, VMM_FD_VSOCK) < 0)
+		_exit(127);
 	execvp(a->v[0], a->v);
 	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->v[0], strerror(errno));
 	_exit(127);
@@ -590,6 +595,55 @@ static int check_volumes(const struct run_opts *o)
 	return 0;
 }
 
+/* wisp-vsockd for this VM: one end of a socket pair for it, one for QEMU. */
+static int start_vsockd(struct run *r, const char *self_dir)
+{
+	if (!r->o->vsock)
+		return 0;
+	char bin[4200];
+	const char *env = getenv("WISP_VSOCKD");
+	snprintf(bin, sizeof(bin), "%s", env && *env ? env : "");
+	if (!bin[0])
+		snprintf(bin, sizeof(bin), "%s/wisp-vsockd", self_dir);
+	int sv[2];
+	if (access(bin, X_OK) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		warnx("wisp-vsockd %s: %s", bin, strerror(errno));
+		return -1;
+	}
+	char cid[16];
+	snprintf(cid, sizeof(cid), "%u", r->o->cid);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		warnx("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* SIGTERM, not SIGKILL: it removes its socket file on the way out. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		setpgid(0, 0);
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+		    dup2(sv[0], 3) < 0)
+			_exit(127);
+		execl(bin, bin, "--vhost-fd", "3", "--uds", r->o->vsock, "--cid", cid, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[0]);
+	r->vsock_fd = sv[1];
+	timeout_helpers[r->nshares] = pid;
+	r->helpers[r->nshares] = pid;
+	r->share_fds[r->nshares] = -1;
+	r->nshares++;
+	timeout_nhelpers = r->nshares;
+	return 0;
+}
+
 static int start_shares(struct run *r)
 {
 	if (strcmp(r->o->fs, "virtiofs"))
@@ -610,7 +664,8 @@ static void stop_shares(struct run *r)
 {
 	timeout_nhelpers = 0;
 	for (size_t i = 0; i < r->nshares; i++) {
-		close(r->share_fds[i]);
+		if (r->share_fds[i] >= 0)
+			close(r->share_fds[i]);
 		kill(r->helpers[i], SIGTERM);
 	}
 	for (size_t i = 0; i < r->nshares; i++)
@@ -664,7 +719,7 @@ static int write_trace_json(const struct run *r, const char *path)
 
 int run_vm(const struct run_opts *o, const char *self_dir)
 {
-	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
+	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1, .vsock_fd = -1,
 			 .stdin_fd = -1, .exit_status = -1, .marker_status = -1 };
 	const struct vmm *vmm = vmm_find(o->vmm);
 	char kernel[4096], initrd[4096], cmdline[KCMDLINE_MAX], err[256];
@@ -707,7 +762,7 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		return EXIT_LAUNCHER;
 	}
 	r.t0 = now_us();
-	if (start_shares(&r) < 0 || start_vmm(&r, &argv) < 0) {
+	if (start_shares(&r) < 0 || start_vsockd(&r, self_dir) < 0 || start_vmm(&r, &argv) < 0) {
 		stop_shares(&r);
 		return EXIT_LAUNCHER;
 	}

@@ -9,7 +9,8 @@
 /* The fds the VMM inherits, at these numbers in its process. */
 #define VMM_FD_CONSOLE 3 /* the serial console: kernel log, exit marker */
 #define VMM_FD_CHANNEL 4 /* the virtio-serial port "wisp.io" */
-#define VMM_FD_SHARES 5  /* then one vhost-user socket per virtiofs volume */
+#define VMM_FD_VSOCK 5   /* the vhost-user socket of wisp-vsockd */
+#define VMM_FD_SHARES 6  /* then one vhost-user socket per virtiofs volume */
 
 struct vm_spec {
 	const struct run_opts *o;

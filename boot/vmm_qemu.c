@@ -75,7 +75,7 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 				     o->accel);
 	push(a, "-cpu"), push(a, kvm ? "host" : "qemu64");
 	push(a, "-m"), push(a, "%u", o->memory_mib);
-	if (!strcmp(o->fs, "virtiofs") && o->nvolumes) {
+	if ((!strcmp(o->fs, "virtiofs") && o->nvolumes) || o->vsock) {
 		/* vhost-user backends map guest RAM: it must be a shared memfd. */
 		push(a, "-object"), push(a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->memory_mib);
 		push(a, "-machine"), push(a, "memory-backend=mem");
@@ -99,6 +99,10 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 	push(a, "-chardev"), push(a, "socket,id=io,fd=%d", VMM_FD_CHANNEL);
 	push(a, "-device"), push(a, "virtserialport,chardev=io,name=wisp.io");
 	add_volumes(vmm, o, a);
+	if (o->vsock) {
+		push(a, "-chardev"), push(a, "socket,id=vsock,fd=%d", VMM_FD_VSOCK);
+		push(a, "-device"), push(a, "vhost-user-vsock-%s,chardev=vsock", microvm ? "device" : "pci");
+	}
 	return 0;
 }
 

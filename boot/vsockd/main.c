@@ -23,6 +23,17 @@
 #include "vu_dev.h"
 
 #define DEFAULT_CID 3
+
+/* For the signal handler: the socket file to remove on the way out. */
+static const char *uds_to_remove;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	if (uds_to_remove)
+		unlink(uds_to_remove);
+	_exit(0);
+}
 enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX };
 
 static int listen_unix(const char *path)
@@ -132,6 +143,11 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	int listener = listen_unix(uds);
+	uds_to_remove = uds;
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	if (listener < 0) {
 		log_msg("listen on %s: %s", uds, strerror(errno));
 		return 1;

@@ -1,12 +1,14 @@
 /* A guest-side vsock tool for the tests (built static with musl, run from a
  * share): `vsock_probe connect CID PORT` joins stdin/stdout to a stream
- * connection; `vsock_probe listen PORT` accepts one and echoes it back. */
+ * connection; `vsock_probe listen PORT [N]` accepts N connections (default
+ * 1), each echoed back by a process of its own, and exits when all ended. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef AF_VSOCK
@@ -81,7 +83,8 @@ int main(int argc, char **argv)
 		}
 		return relay(s);
 	}
-	if (argc == 3 && !strcmp(argv[1], "listen")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "listen")) {
+		int conns = argc == 4 ? atoi(argv[3]) : 1;
 		a.svm_cid = 0xffffffffU;
 		a.svm_port = (unsigned)atoi(argv[2]);
 		if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 1) < 0) {
@@ -90,15 +93,24 @@ int main(int argc, char **argv)
 		}
 		printf("listening\n");
 		fflush(stdout);
-		int c = accept(s, NULL, NULL);
-		if (c < 0) {
-			perror("accept");
-			return 1;
+		for (int i = 0; i < conns; i++) {
+			int c = accept(s, NULL, NULL);
+			if (c < 0) {
+				perror("accept");
+				return 1;
+			}
+			if (fork() == 0) {
+				int r;
+				while ((r = copy(c, c)) > 0)
+					;
+				_exit(r < 0);
+			}
+			close(c);
 		}
-		int r;
-		while ((r = copy(c, c)) > 0)
-			;
-		return r < 0;
+		int status, failed = 0;
+		while (wait(&status) > 0)
+			failed |= !WIFEXITED(status) || WEXITSTATUS(status);
+		return failed;
 	}
 	fprintf(stderr, "usage: vsock_probe connect CID PORT | listen PORT\n");
 	return 2;

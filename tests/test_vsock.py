@@ -1,0 +1,164 @@
+"""wisp-vsockd under a real guest: QEMU's vhost-user-vsock device, the
+guest kernel's virtio-vsock driver, and hybrid Unix sockets on the host."""
+import hashlib
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import OUT, WISP, assert_no_leftovers, wisp
+
+
+@pytest.fixture
+def share(tmp_path):
+    d = tmp_path / "share"
+    d.mkdir()
+    shutil.copy(os.path.join(OUT, "vsock_probe"), d / "probe")
+    return d
+
+
+def host_listener(path, send=b"", timeout=120):
+    """Accepts one connection at path; returns (thread, result dict)."""
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(timeout)
+    result = {}
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+            c.settimeout(timeout)
+            if send:
+                c.sendall(send)
+            c.shutdown(socket.SHUT_WR)
+            h, n = hashlib.sha256(), 0
+            while True:
+                d = c.recv(1 << 16)
+                if not d:
+                    break
+                h.update(d)
+                n += len(d)
+            result["sha"], result["len"] = h.hexdigest(), n
+        finally:
+            srv.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t, result
+
+
+@pytest.mark.parametrize("vmm", ["qemu-microvm", "qemu-q35"])
+def test_guest_connection_reaches_the_hosts_hybrid_socket(vmm, share, tmp_path):
+    uds = str(tmp_path / "v.sock")
+    t, got = host_listener(uds + "_5000", send=b"hello guest\n")
+    size = 16 * 1024 * 1024
+    script = ("head -c %d /dev/urandom > /tmp/d; sha256sum /tmp/d >&2; "
+              "/w/probe connect 2 5000 < /tmp/d" % size)
+    r = wisp("run", "--vmm", vmm, "--vsock", uds, "-v", "%s:/w" % share, "--", "sh", "-c", script)
+    t.join(30)
+    assert r.returncode == 0, r
+    assert r.stdout == b"hello guest\n"
+    assert got == {"sha": r.stderr.split()[0].decode(), "len": size}
+    assert not os.path.exists(uds), "the hybrid socket outlived the VM"
+    assert_no_leftovers(r)
+
+
+def connect_and_echo(uds, port, payload, deadline):
+    """CONNECTs through the hybrid socket (retrying until the guest listens)
+    and returns what the guest echoed."""
+    while True:
+        c = socket.socket(socket.AF_UNIX)
+        try:
+            c.connect(uds)
+            c.sendall(b"CONNECT %d\n" % port)
+            line = b""
+            while not line.endswith(b"\n"):
+                d = c.recv(1)
+                if not d:
+                    break
+                line += d
+            if line.startswith(b"OK "):
+                break
+        except OSError:
+            pass
+        c.close()
+        if time.monotonic() > deadline:
+            raise AssertionError("the guest never accepted on port %d" % port)
+        time.sleep(0.1)
+    sender = threading.Thread(target=lambda: (c.sendall(payload), c.shutdown(socket.SHUT_WR)))
+    sender.start()
+    echoed = b""
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        echoed += d
+    sender.join()
+    c.close()
+    return echoed
+
+
+def test_host_connections_reach_a_guest_listener_concurrently(share, tmp_path):
+    uds = str(tmp_path / "v.sock")
+    conns = 8
+    p = subprocess.Popen([WISP, "run", "--timeout", "200", "--vsock", uds, "-v", "%s:/w" % share,
+                          "--", "/w/probe", "listen", "1234", str(conns)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    payloads = [os.urandom(512 * 1024 + i) for i in range(conns)]
+    results = [None] * conns
+    deadline = time.monotonic() + 120
+
+    def one(i):
+        results[i] = connect_and_echo(uds, 1234, payloads[i], deadline)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(conns)]
+    try:
+        while not os.path.exists(uds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, err
+    for i in range(conns):
+        assert results[i] == payloads[i], "connection %d" % i
+
+
+def test_connect_to_a_port_nobody_listens_on_is_refused(tmp_path):
+    uds = str(tmp_path / "v.sock")
+    p = subprocess.Popen([WISP, "run", "--vsock", uds, "--", "sleep", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(uds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # the guest driver is up by now
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(uds)
+        c.settimeout(30)
+        c.sendall(b"CONNECT 4242\n")
+        assert c.recv(100) == b"", "expected the connection to be closed"
+        mode = stat.S_IMODE(os.stat(uds).st_mode)
+        assert mode & 0o077 == 0, "hybrid socket mode %o" % mode
+        bad = socket.socket(socket.AF_UNIX)
+        bad.connect(uds)
+        bad.settimeout(30)
+        bad.sendall(b"HELLO\n")
+        try:
+            assert bad.recv(100) == b""
+        except ConnectionResetError:
+            pass  # closed with our line unread: refused all the same
+        assert p.wait(timeout=60) == 0
+    finally:
+        p.kill()
+        p.wait()
