@@ -33,7 +33,7 @@ void wire_put_header(uint8_t hdr[WIRE_HDR_SIZE], uint8_t type, uint32_t len)
 
 static int known_type(uint8_t t)
 {
-	return t >= WIRE_HELLO && t <= WIRE_TRACE;
+	return t >= WIRE_HELLO && t <= WIRE_SHUTDOWN;
 }
 
 long wire_parse(const uint8_t *buf, size_t n, struct wire_frame *f)

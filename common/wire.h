@@ -28,7 +28,12 @@ enum wire_type {
 	WIRE_BYE = 8,     /* host->guest: EXIT received, power off now */
 	WIRE_LOG = 9,     /* guest->host: one line from wisp-init for the user */
 	WIRE_TRACE = 10,  /* guest->host: "step=microseconds\n" lines, before EXIT */
+	WIRE_EXEC = 11,   /* host->agent: "wisp.KEY=VALUE ..." as on the kernel command line */
+	WIRE_SHUTDOWN = 12, /* host->agent: power the VM off in order */
 };
+
+/* The vsock port the guest agent listens on. */
+#define WIRE_AGENT_PORT 5252
 
 /* How the command ended. */
 enum wire_exit_how {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/wire.h"
+#include "agent.h"
 #include "channel.h"
 #include "config.h"
 #include "log.h"
@@ -127,6 +128,8 @@ int main(void)
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
+	/* 4. The agent, for the host's requests over vsock. */
+	pid_t agent = agent_start();
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. */
 	int stdio_console = chan < 0 ? console_fd : -1;
@@ -136,5 +139,5 @@ int main(void)
 		cmd.pid = -1;
 	trace_mark(&trace, "spawned");
 	/* 7-8. Supervise until the command ends, then power off. */
-	supervise(&cfg, sigfd, console_fd, &session, &cmd, &trace);
+	supervise(&cfg, sigfd, console_fd, &session, &cmd, &trace, agent);
 }

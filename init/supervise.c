@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/wire.h"
+#include "agent.h"
 #include "log.h"
 #include "shutdown.h"
 
@@ -44,6 +45,7 @@ struct pid1 {
 	int children_left; /* 0 once waitpid says there are none */
 	int timer_fired;
 	int shutdown_asked; /* SIGTERM/SIGINT to PID 1 while the command ran */
+	pid_t agent;        /* the vsock agent, restarted while the command runs */
 	uint8_t how;
 	int32_t value;
 };
@@ -102,6 +104,13 @@ static void reap(struct pid1 *p)
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid > 0) {
+			if (pid == p->agent) {
+				p->agent = -1;
+				if (p->phase == RUNNING) {
+					log_warn("the agent died (status %d): restarting it", status);
+					p->agent = agent_start();
+				}
+			}
 			if (pid == p->cmd->pid) {
 				trace_mark(p->trace, "exited");
 				record_exit(p, status);
@@ -244,9 +253,9 @@ static void add_fd(int epfd, int fd, uint32_t tag)
 #define MAX_EVENTS 16
 
 void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
-	       struct command *cmd, struct trace *trace)
+	       struct command *cmd, struct trace *trace, pid_t agent)
 {
-	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .trace = trace, .sigfd = sigfd,
+	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .trace = trace, .agent = agent, .sigfd = sigfd,
 			  .console_fd = console_fd, .phase = RUNNING, .children_left = 1 };
 	p.epfd = epoll_create1(EPOLL_CLOEXEC);
 	p.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -16,6 +16,6 @@ int signals_setup(void);
 
 /* Runs until power-off; never returns. */
 _Noreturn void supervise(const struct config *c, int sigfd, int console_fd,
-			 struct session *s, struct command *cmd, struct trace *trace);
+			 struct session *s, struct command *cmd, struct trace *trace, pid_t agent);
 
 #endif

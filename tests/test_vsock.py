@@ -162,3 +162,52 @@ def test_connect_to_a_port_nobody_listens_on_is_refused(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+from agent_client import exec_command  # noqa: E402
+
+
+def start_vm(uds, *args, seconds=60):
+    p = subprocess.Popen([WISP, "run", "--timeout", str(seconds + 60), "--vsock", uds] + list(args)
+                         + ["--", "sleep", str(seconds)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(uds) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return p
+
+
+def test_agent_runs_commands_with_stdio_and_status(tmp_path):
+    uds = str(tmp_path / "v.sock")
+    p = start_vm(uds)
+    try:
+        assert exec_command(uds, ["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, b"out\n", b"err\n")
+        data = os.urandom(1 << 20)
+        status, out, _ = exec_command(uds, ["sha256sum"], stdin=data)
+        assert status == 0 and out.split()[0].decode() == hashlib.sha256(data).hexdigest()
+        assert exec_command(uds, ["sh", "-c", "kill -9 $$"])[0] == 137
+        assert exec_command(uds, ["/no/such/thing"])[0] == 127
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_agent_refuses_guest_processes_and_survives_being_killed(share, tmp_path):
+    uds = str(tmp_path / "v.sock")
+    p = start_vm(uds, "-v", "%s:/w" % share)
+    try:
+        # A guest process reaching the agent over vsock loopback gets nothing.
+        status, out, _ = exec_command(uds, ["sh", "-c", "/w/probe connect 1 5252 </dev/null | wc -c"])
+        assert (status, out) == (0, b"0\n")
+        # Kill the agent: PID 1 starts another and the next request works.
+        # (the agent is the "init" whose parent is PID 1; this request's own
+        # handler is its child and must live to report)
+        kill = ("n=0; for p in $(pidof init); do [ $p != 1 ] && "
+                "grep -q '^PPid:[[:space:]]*1$' /proc/$p/status && kill -9 $p && n=$((n+1)); "
+                "done; echo $n")
+        assert exec_command(uds, ["sh", "-c", kill]) == (0, b"1\n", b"")
+        time.sleep(1)
+        assert exec_command(uds, ["echo", "again"]) == (0, b"again\n", b"")
+    finally:
+        p.kill()
+        p.wait()

@@ -1,0 +1,259 @@
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/wire.h"
+#include "config.h"
+#include "log.h"
+#include "session.h"
+#include "spawn.h"
+
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+#define VMADDR_CID_ANY 0xffffffffU
+#define VMADDR_CID_HOST 2
+
+/* musl has no <linux/vm_sockets.h>: the kernel's layout, declared here. */
+struct sockaddr_vm {
+	unsigned short svm_family;
+	unsigned short svm_reserved1;
+	unsigned int svm_port;
+	unsigned int svm_cid;
+	unsigned char svm_zero[4];
+};
+
+/* How long a connection may take to say what it wants. */
+#define REQUEST_TIMEOUT_MS 10000
+/* After the command exits, how long output from what it left behind may
+ * still flow before the EXIT frame closes the exchange. */
+#define LINGER_MS 100
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int send_frame(int fd, uint8_t type, const void *p, uint32_t len)
+{
+	uint8_t hdr[WIRE_HDR_SIZE];
+	wire_put_header(hdr, type, len);
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		return -1;
+	return len == 0 || write(fd, p, len) == (ssize_t)len ? 0 : -1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs one command for one connection, relaying its stdio; never returns. */
+static _Noreturn void run_exec(int fd, struct config *cfg)
+{
+	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
+	struct session s;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sigfd < 0 || epfd < 0 || session_init(&s, -1, &cmd) < 0)
+		_exit(1);
+	if (spawn_command(cfg, -1, &cmd) < 0) {
+		uint8_t exit_payload[8] = { WIRE_SETUP };
+		send_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));
+		_exit(1);
+	}
+	/* The relay owns the connection from here, non-blocking. */
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	session_init(&s, fd, &cmd);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 100 };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
+	int status = 0, exited = 0;
+	long long deadline = 0;
+	for (;;) {
+		if (exited && (session_output_done(&s) || now_ms() >= deadline)) {
+			session_abandon_output(&s);
+			uint8_t p[8] = { WIFEXITED(status) ? WIRE_EXITED : WIRE_SIGNALED };
+			wire_put_u32(p + 4, (uint32_t)(WIFEXITED(status) ? WEXITSTATUS(status)
+									: WTERMSIG(status)));
+			session_send(&s, WIRE_EXIT, p, sizeof(p));
+			if (session_flushed(&s))
+				_exit(0);
+		}
+		session_arm(&s, epfd);
+		struct epoll_event evs[8];
+		int timeout = exited ? 10 : -1;
+		int n = epoll_wait(epfd, evs, 8, timeout);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 != 100) {
+				session_event(&s, evs[i].data.u32, evs[i].events);
+				continue;
+			}
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				;
+			int st;
+			pid_t pid;
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+				if (pid == cmd.pid && !exited) {
+					exited = 1;
+					status = st;
+					deadline = now_ms() + LINGER_MS;
+				}
+		}
+		if (s.chan < 0 && !exited && cmd.pid > 0) {
+			/* The host hung up: the command goes with it. */
+			kill(-cmd.pid, SIGHUP);
+		}
+		if (s.chan < 0 && exited)
+			_exit(0);
+	}
+}
+
+/* One connection: HELLO, then one request. */
+static _Noreturn void serve(int fd)
+{
+	uint8_t version[4];
+	wire_put_u32(version, WIRE_VERSION);
+	struct timeval tv = { REQUEST_TIMEOUT_MS / 1000, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send_frame(fd, WIRE_HELLO, version, sizeof(version)) < 0)
+		_exit(1);
+	static uint8_t buf[WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD];
+	struct wire_frame f;
+	if (read_full(fd, buf, WIRE_HDR_SIZE) < 0)
+		_exit(1);
+	uint32_t len = wire_get_u32(buf + 4);
+	if (len > WIRE_MAX_PAYLOAD || read_full(fd, buf + WIRE_HDR_SIZE, len) < 0 ||
+	    wire_parse(buf, WIRE_HDR_SIZE + len, &f) <= 0)
+		_exit(1);
+	tv.tv_sec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (f.type == WIRE_SHUTDOWN) {
+		log_info("agent: shutdown asked by the host");
+		kill(1, SIGTERM);
+		_exit(0);
+	}
+	if (f.type != WIRE_EXEC) {
+		log_warn("agent: unexpected frame type %u", f.type);
+		_exit(1);
+	}
+	static struct config cfg;
+	if (config_parse((const char *)f.payload, f.len, &cfg) < 0)
+		_exit(1);
+	for (size_t i = 0; i < cfg.nwarnings; i++)
+		send_frame(fd, WIRE_LOG, cfg.warnings[i], (uint32_t)strlen(cfg.warnings[i]));
+	run_exec(fd, &cfg);
+}
+
+static _Noreturn void agent_loop(int listener)
+{
+	/* Handlers are reaped here; the agent itself never waits on them. */
+	signal(SIGCHLD, SIG_DFL);
+	struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
+	sigaction(SIGCHLD, &sa, NULL);
+	for (;;) {
+		struct sockaddr_vm peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(listener, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR)
+				log_warn("agent: accept: %s", strerror(errno));
+			continue;
+		}
+		/* Only the host may ask: not a guest process over loopback. */
+		if (peer.svm_cid != VMADDR_CID_HOST) {
+			log_warn("agent: refused a connection from CID %u", peer.svm_cid);
+			close(fd);
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(listener);
+			sa.sa_flags = 0;
+			sigaction(SIGCHLD, &sa, NULL);
+			serve(fd);
+		}
+		if (pid < 0)
+			log_warn("agent: fork: %s", strerror(errno));
+		close(fd);
+	}
+}
+
+/* A virtio device of type 19 (vsock): without one there is no host to serve. */
+static int have_vsock_device(void)
+{
+	DIR *d = opendir("/sys/bus/virtio/devices");
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int found = 0;
+	while (!found && (e = readdir(d))) {
+		char path[300], id[16] = "";
+		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/device", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, id, sizeof(id) - 1);
+		close(fd);
+		found = n > 0 && !strncmp(id, "0x0013", 6);
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t agent_start(void)
+{
+	if (!have_vsock_device())
+		return -1;
+	int listener = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listener < 0)
+		return -1; /* no vsock in this VM: not an error */
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = WIRE_AGENT_PORT,
+				 .svm_cid = VMADDR_CID_ANY };
+	if (bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(listener, 64) < 0) {
+		log_warn("agent: listen on vsock port %d: %s", WIRE_AGENT_PORT, strerror(errno));
+		close(listener);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warn("agent: fork: %s", strerror(errno));
+		close(listener);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		agent_loop(listener);
+	}
+	close(listener);
+	return pid;
+}
