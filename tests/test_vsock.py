@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import agent_client
 from conftest import OUT, WISP, assert_no_leftovers, wisp
 
 
@@ -72,25 +73,7 @@ def test_guest_connection_reaches_the_hosts_hybrid_socket(vmm, share, tmp_path):
 def connect_and_echo(uds, port, payload, deadline):
     """CONNECTs through the hybrid socket (retrying until the guest listens)
     and returns what the guest echoed."""
-    while True:
-        c = socket.socket(socket.AF_UNIX)
-        try:
-            c.connect(uds)
-            c.sendall(b"CONNECT %d\n" % port)
-            line = b""
-            while not line.endswith(b"\n"):
-                d = c.recv(1)
-                if not d:
-                    break
-                line += d
-            if line.startswith(b"OK "):
-                break
-        except OSError:
-            pass
-        c.close()
-        if time.monotonic() > deadline:
-            raise AssertionError("the guest never accepted on port %d" % port)
-        time.sleep(0.1)
+    c = agent_client.connect(uds, port, deadline)
     sender = threading.Thread(target=lambda: (c.sendall(payload), c.shutdown(socket.SHUT_WR)))
     sender.start()
     echoed = b""
@@ -163,8 +146,7 @@ def test_connect_to_a_port_nobody_listens_on_is_refused(tmp_path):
         p.kill()
         p.wait()
 
-
-from agent_client import exec_command  # noqa: E402
+exec_command = agent_client.exec_command
 
 
 def start_vm(uds, *args, seconds=60):
