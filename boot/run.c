@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 
 #include "../common/queue.h"
 #include "../common/wire.h"
+#include "child.h"
 #include "kcmdline.h"
 #include "term.h"
 #include "virtiofsd.h"
@@ -180,19 +180,9 @@ static int readable(const char *what, const char *path)
 static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, int con, int io,
 				int err_w, pid_t parent)
 {
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
 	/* The VMM dies with the launcher, however the launcher dies. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127); /* the launcher died before the line above */
-	/* Its own process group: the terminal's Ctrl-C is for wisp to forward. */
-	setpgid(0, 0);
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-	    dup2(err_w, STDERR_FILENO) < 0 || dup2(con, VMM_FD_CONSOLE) < 0 ||
+	child_prepare(parent, SIGKILL);
+	if (dup2(err_w, STDERR_FILENO) < 0 || dup2(con, VMM_FD_CONSOLE) < 0 ||
 	    dup2(io, VMM_FD_CHANNEL) < 0)
 		_exit(127);
 	for (size_t i = 0; i < r->nshares; i++)
@@ -619,17 +609,9 @@ static int start_vsockd(struct run *r, const char *self_dir)
 		return -1;
 	}
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* SIGTERM, not SIGKILL: it removes its socket file on the way out. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		setpgid(0, 0);
-		int null = open("/dev/null", O_RDWR);
-		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-		    dup2(sv[0], 3) < 0)
+		child_prepare(parent, SIGTERM);
+		if (dup2(sv[0], 3) < 0)
 			_exit(127);
 		execl(bin, bin, "--vhost-fd", "3", "--uds", r->o->vsock, "--cid", cid, (char *)NULL);
 		_exit(127);

@@ -1,12 +1,13 @@
 #include "virtiofsd.h"
 
+#include "child.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -66,17 +67,9 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 		goto fail;
 	}
 	if (*pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127); /* wisp died before the line above */
-		setpgid(0, 0);
-		int null = open("/dev/null", O_RDWR);
+		int null = child_prepare(parent, SIGKILL);
 		/* It reports the VMM's disconnect as an error: noise, unless asked. */
-		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-		    (!verbose && dup2(null, STDERR_FILENO) < 0) || dup2(listener, VIRTIOFSD_FD) < 0)
+		if ((!verbose && dup2(null, STDERR_FILENO) < 0) || dup2(listener, VIRTIOFSD_FD) < 0)
 			_exit(127);
 		execl(bin, bin, fd_opt, "-o", source, "-o", cache_opt, "-o", "log_level=err",
 		      (char *)NULL);
