@@ -62,6 +62,53 @@ static const char *env_item(const char *item, char *const *host_env)
 	return NULL;
 }
 
+/* The keys that describe the command: on the kernel command line for the
+ * virtio and console paths, in the EXEC frame for the agent. */
+static void add_command_keys(struct text *t, const struct guest_setup *g)
+{
+	const struct run_opts *o = g->o;
+	if (o->argc > 0)
+		add_list(t, "cmd", (const char *const *)o->argv, (size_t)o->argc);
+	const char *env[OPTIONS_MAX_ENV + 1];
+	size_t nenv = 0;
+	char term_buf[128];
+	if (g->tty) {
+		/* Like docker -t: the guest's terminal type is the host's. */
+		const char *term = getenv("TERM");
+		if (term && *term) {
+			snprintf(term_buf, sizeof(term_buf), "TERM=%s", term);
+			env[nenv++] = term_buf;
+		}
+	}
+	for (size_t i = 0; i < o->nenv; i++) {
+		const char *item = env_item(o->env[i], g->host_env);
+		if (item)
+			env[nenv++] = item;
+	}
+	if (nenv)
+		add_list(t, "env", env, nenv);
+	if (o->workdir)
+		add_list(t, "cwd", &o->workdir, 1);
+	if (o->user)
+		add(t, " wisp.user=%s", o->user);
+	if (g->tty)
+		add(t, " wisp.tty=%ux%u", g->rows, g->cols);
+	if (g->stdin_open)
+		add(t, " wisp.stdin=1");
+}
+
+int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *err, size_t errlen)
+{
+	struct text t = { .buf = out, .cap = size };
+	out[0] = '\0';
+	add_command_keys(&t, g);
+	if (t.overflow) {
+		snprintf(err, errlen, "the command and its environment exceed %zu bytes", size - 1);
+		return -1;
+	}
+	return (int)t.len;
+}
+
 int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t errlen)
 {
 	const struct run_opts *o = g->o;
@@ -76,29 +123,10 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	if (g->no_pci)
 		add(&t, " pci=off");
 
-	add(&t, " wisp.nonce=%s wisp.io=virtio", g->nonce);
-	if (o->argc > 0)
-		add_list(&t, "cmd", (const char *const *)o->argv, (size_t)o->argc);
-	const char *env[OPTIONS_MAX_ENV + 1];
-	size_t nenv = 0;
-	if (g->tty) {
-		/* Like docker -t: the guest's terminal type is the host's. */
-		const char *term = getenv("TERM");
-		static char term_buf[128];
-		if (term && *term) {
-			snprintf(term_buf, sizeof(term_buf), "TERM=%s", term);
-			env[nenv++] = term_buf;
-		}
-	}
-	for (size_t i = 0; i < o->nenv; i++) {
-		const char *item = env_item(o->env[i], g->host_env);
-		if (item)
-			env[nenv++] = item;
-	}
-	if (nenv)
-		add_list(&t, "env", env, nenv);
-	if (o->workdir)
-		add_list(&t, "cwd", &o->workdir, 1);
+	/* Over vsock the agent gets the command in its EXEC frame. */
+	add(&t, " wisp.nonce=%s wisp.io=%s", g->nonce, g->serve ? "vsock" : "virtio");
+	if (!g->serve)
+		add_command_keys(&t, g);
 	if (o->nvolumes) {
 		char items[OPTIONS_MAX_VOLUMES][4200];
 		const char *list[OPTIONS_MAX_VOLUMES];
@@ -111,12 +139,6 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		}
 		add_list(&t, "shares", list, o->nvolumes);
 	}
-	if (o->user)
-		add(&t, " wisp.user=%s", o->user);
-	if (g->tty)
-		add(&t, " wisp.tty=%ux%u", g->rows, g->cols);
-	if (g->stdin_open)
-		add(&t, " wisp.stdin=1");
 	/* The user's own arguments last, so that they win. */
 	if (o->append && *o->append)
 		add(&t, " %s", o->append);

@@ -21,10 +21,14 @@ struct guest_setup {
 	unsigned long tsc_khz;  /* 0: not given */
 	int no_pci;             /* the machine has no PCI bus to probe */
 	char *const *host_env;  /* for -e K without a value */
+	int serve;              /* wisp.io=vsock: the agent takes the command */
 };
 
 /* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,
  * or -1 with a reason in err when it does not fit. */
 int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t errlen);
+/* Writes the keys of the command alone (cmd, env, cwd, user, tty, stdin),
+ * the payload of an EXEC frame, into out[size]. Returns the length or -1. */
+int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *err, size_t errlen);
 
 #endif

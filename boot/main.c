@@ -1,16 +1,33 @@
-/* wisp: the host side of a wisp VM. */
-#include <libgen.h>
+/* wisp: the host side of a wisp VM. One function per subcommand. */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "msg.h"
 #include "options.h"
 #include "run.h"
+#include "runtime.h"
 
 static const char usage[] =
 	"usage: wisp run [OPTIONS] [--] [COMMAND [ARG...]]   boot, run COMMAND (or a shell), power off\n"
-	"       wisp help                                  this text\n";
+	"       wisp start --name NAME [OPTIONS]           boot a VM that stays up\n"
+	"       wisp exec NAME [OPTIONS] [--] COMMAND...    run COMMAND in it\n"
+	"       wisp stop NAME [--timeout SECONDS]          shut it down in order\n"
+	"       wisp ps                                    list the running VMs\n"
+	"       wisp help                                  this text (wisp COMMAND --help: more)\n";
+
+/* How long `start` waits for the guest to be ready, and `stop` for the VM
+ * to end, unless --timeout says otherwise. */
+#define START_TIMEOUT_S 60.0
+#define STOP_TIMEOUT_S 30.0
 
 static void self_dir(char *out, size_t size)
 {
@@ -25,31 +42,248 @@ static void self_dir(char *out, size_t size)
 		*slash = '\0';
 }
 
+/* Parses the options of cmd; 1: done (help or error, status in *status). */
+static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o,
+		       const char *help, int *status)
+{
+	char err[OPTIONS_ERR_LEN];
+	if (parse_options(cmd, argc, argv, o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wisp: %s\n%s", err, help);
+		*status = EXIT_LAUNCHER;
+		return 1;
+	}
+	if (o->help) {
+		fputs(help, stdout);
+		*status = 0;
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
-	char err[OPTIONS_ERR_LEN];
-	if (parse_run_options(argc, argv, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "wisp: %s\n%s", err, run_usage);
-		return EXIT_LAUNCHER;
-	}
-	if (o.help) {
-		fputs(run_usage, stdout);
-		return 0;
-	}
+	int status;
+	if (get_options(OPTS_RUN, argc, argv, &o, run_usage, &status))
+		return status;
 	char dir[PATH_MAX];
 	self_dir(dir, sizeof(dir));
-	return run_vm(&o, dir);
+	struct launch l = { .mode = o.no_vsock ? MODE_CHANNEL : MODE_VSOCK, .self_dir = dir };
+	return run_vm(&o, &l);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The background process that keeps a started VM: its own session, its
+ * log in the VM directory, its messages to `start` through report_fd. */
+/* The background process that keeps a started VM: a session of its own,
+ * no terminal; its messages go to `start` through report_fd until the VM
+ * is ready, and to the log in the VM's directory. */
+static _Noreturn void supervise_vm(const struct run_opts *o, const char *dir, int report_fd)
+{
+	setsid();
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+	    dup2(null, STDERR_FILENO) < 0)
+		_exit(EXIT_LAUNCHER);
+	msg_set_fd(report_fd);
+	struct launch l = { .mode = MODE_SERVE, .self_dir = dir, .vm_name = o->name };
+	_exit(run_vm(o, &l));
+}
+
+static int cmd_start(int argc, char **argv)
+{
+	struct run_opts o;
+	int status;
+	if (get_options(OPTS_START, argc, argv, &o, start_usage, &status))
+		return status;
+	char dir[PATH_MAX];
+	self_dir(dir, sizeof(dir));
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		warnx("pipe: %s", strerror(errno));
+		return EXIT_LAUNCHER;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		warnx("fork: %s", strerror(errno));
+		return EXIT_LAUNCHER;
+	}
+	if (pid == 0) {
+		close(report[0]);
+		supervise_vm(&o, dir, report[1]);
+	}
+	close(report[1]);
+	/* Relay what the background process says until it says "ready" (a
+	 * NUL byte) or ends; give up after the timeout. */
+	double timeout = o.timeout > 0 ? o.timeout : START_TIMEOUT_S;
+	long long deadline = now_ms() + (long long)(timeout * 1000);
+	for (;;) {
+		long long left = deadline - now_ms();
+		struct pollfd p = { .fd = report[0], .events = POLLIN };
+		int n = left > 0 ? poll(&p, 1, (int)(left > 1000000 ? 1000000 : left)) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			warnx("VM %s was not ready within %g s", o.name, timeout);
+			kill(pid, SIGKILL); /* its VMM and helpers die with it */
+			waitpid(pid, NULL, 0);
+			char vm_dir[PATH_MAX], err[300];
+			if (runtime_vm_dir(o.name, vm_dir, sizeof(vm_dir), err, sizeof(err)) == 0 &&
+			    !runtime_alive(vm_dir))
+				runtime_remove(vm_dir);
+			return EXIT_LAUNCHER;
+		}
+		char buf[4096];
+		ssize_t got = read(report[0], buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			/* It ended without the VM being ready: it said why. */
+			waitpid(pid, &status, 0);
+			return EXIT_LAUNCHER;
+		}
+		char *nul = memchr(buf, '\0', (size_t)got);
+		size_t text = nul ? (size_t)(nul - buf) : (size_t)got;
+		if (text && write(STDERR_FILENO, buf, text) < 0)
+			text = 0;
+		if (nul)
+			return 0;
+	}
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(exec_usage, stdout);
+			return 0;
+		}
+		fprintf(stderr, "wisp: exec needs the name of a VM\n%s", exec_usage);
+		return EXIT_LAUNCHER;
+	}
+	const char *name = argv[1];
+	if (!vm_name_valid(name)) {
+		fprintf(stderr, "wisp: invalid VM name '%s'\n", name);
+		return EXIT_LAUNCHER;
+	}
+	struct run_opts o;
+	int status;
+	if (get_options(OPTS_EXEC, argc - 1, argv + 1, &o, exec_usage, &status))
+		return status;
+	return exec_in_vm(&o, name);
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+	double timeout = STOP_TIMEOUT_S;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			timeout = strtod(argv[++i], &end);
+			if (*end || !(timeout > 0)) {
+				fprintf(stderr, "wisp: invalid --timeout '%s': want seconds > 0\n", argv[i]);
+				return EXIT_LAUNCHER;
+			}
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs("usage: wisp stop NAME [--timeout SECONDS]\n", stdout);
+			return 0;
+		} else if (!name && argv[i][0] != '-') {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "wisp: stop: unexpected '%s'\nusage: wisp stop NAME [--timeout SECONDS]\n",
+				argv[i]);
+			return EXIT_LAUNCHER;
+		}
+	}
+	if (!name || !vm_name_valid(name)) {
+		fprintf(stderr, "wisp: stop needs the name of a VM\nusage: wisp stop NAME [--timeout SECONDS]\n");
+		return EXIT_LAUNCHER;
+	}
+	char dir[PATH_MAX], err[300];
+	if (runtime_vm_dir(name, dir, sizeof(dir), err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		return EXIT_LAUNCHER;
+	}
+	struct vm_state st;
+	if (!runtime_alive(dir) || runtime_read_state(dir, &st) < 0) {
+		warnx("no running VM named %s", name);
+		return EXIT_LAUNCHER;
+	}
+	/* Its supervisor asks the guest to shut down in order; it is gone
+	 * when it lets go of the directory's lock. */
+	if (kill(st.pid, SIGTERM) < 0) {
+		warnx("stop %s: %s", name, strerror(errno));
+		return EXIT_LAUNCHER;
+	}
+	long long deadline = now_ms() + (long long)(timeout * 1000);
+	while (runtime_alive(dir)) {
+		if (now_ms() > deadline) {
+			warnx("VM %s did not shut down within %g s: killed", name, timeout);
+			kill(st.pid, SIGKILL);
+			for (int i = 0; i < 100 && runtime_alive(dir); i++)
+				usleep(20000);
+			runtime_remove(dir);
+			return EXIT_LAUNCHER;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void print_vm(const char *name, const char *dir, void *ctx)
+{
+	(void)ctx;
+	struct vm_state st;
+	if (runtime_read_state(dir, &st) < 0)
+		return;
+	long long up = st.started ? (long long)time(NULL) - st.started : 0;
+	printf("%-20s %-8d %-9s %-8lld %-14s %-8u %u\n", name, (int)st.pid,
+	       st.ready ? "running" : "starting", up, st.vmm, st.memory_mib, st.cpus);
+}
+
+static int cmd_ps(int argc, char **argv)
+{
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			fputs("usage: wisp ps\n", stdout);
+			return 0;
+		}
+		fprintf(stderr, "wisp: ps takes no arguments\n");
+		return EXIT_LAUNCHER;
+	}
+	char root[PATH_MAX], err[300];
+	if (runtime_root(root, sizeof(root), err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		return EXIT_LAUNCHER;
+	}
+	printf("%-20s %-8s %-9s %-8s %-14s %-8s %s\n", "NAME", "PID", "STATE", "UP(s)", "VMM",
+	       "MEM(MiB)", "CPUS");
+	runtime_each_vm(print_vm, NULL);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = { { "run", cmd_run }, { "start", cmd_start }, { "exec", cmd_exec },
+		     { "stop", cmd_stop }, { "ps", cmd_ps } };
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_LAUNCHER;
 	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, stdout);
 		return 0;

@@ -24,12 +24,25 @@ const char run_usage[] =
 	"  -v, --volume HOST:GUEST[:ro][,cache=M] share a host directory (repeatable)\n"
 	"  --fs 9p|virtiofs                       how volumes are shared (default 9p)\n"
 	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
-	"  --vsock PATH  --cid N                  a vsock device; host side: hybrid sockets at PATH\n"
+	"  --vsock PATH  --cid N                  the vsock socket's host path (default: private)\n"
+	"  --no-vsock                             no vsock: the command's stdio on a virtio port\n"
 	"  --verbose                              kernel log and VMM messages on stderr\n";
+
+const char start_usage[] =
+	"usage: wisp start --name NAME [OPTIONS]     boot a VM that stays up for `wisp exec`\n"
+	"  the VM options of `wisp run --help`; --timeout SECONDS bounds the wait until the\n"
+	"  guest is ready (default 60); -i, -t, -e, -w, -u belong to `wisp exec`\n";
+
+const char exec_usage[] =
+	"usage: wisp exec NAME [OPTIONS] [--] COMMAND [ARG...]\n"
+	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
+	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
+	"  --timeout SECONDS                      end the command after SECONDS (exit 124)\n"
+	"  --trace                                the guest's trace on stderr\n";
 
 enum {
 	OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND,
-	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON, OPT_VSOCK, OPT_CID,
+	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON, OPT_VSOCK, OPT_CID, OPT_NO_VSOCK, OPT_NAME,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +66,8 @@ static const struct option long_opts[] = {
 	{ "trace-json", required_argument, NULL, OPT_TRACE_JSON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "cid", required_argument, NULL, OPT_CID },
+	{ "no-vsock", no_argument, NULL, OPT_NO_VSOCK },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -176,7 +191,26 @@ static void set_defaults(struct run_opts *o)
 	o->cid = 3;
 }
 
-int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+/* Which options each command takes: the command's own (stdio, user, env)
+ * for run and exec, the VM's for run and start. */
+static int allowed(enum opts_cmd cmd, int c)
+{
+	switch (c) {
+	case 'e': case 'w': case 'u': case 'i': case 't': case OPT_TRACE:
+		return cmd != OPTS_START;
+	case OPT_TIMEOUT: case 'h': case ':': case '?':
+		return 1;
+	case OPT_NAME:
+		return cmd == OPTS_START;
+	default: /* the VM's */
+		return cmd != OPTS_EXEC;
+	}
+}
+
+static const char *const cmd_names[] = { "run", "start", "exec" };
+
+int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
+		  size_t errlen)
 {
 	set_defaults(o);
 	const char *accel = getenv("WISP_ACCEL");
@@ -189,6 +223,11 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "+:m:e:w:u:v:ith", long_opts, NULL)) != -1) {
+		if (!allowed(cmd, c)) {
+			snprintf(err, errlen, "option '%s' does not apply to wisp %s", argv[optind - 1],
+				 cmd_names[cmd]);
+			return -1;
+		}
 		switch (c) {
 		case OPT_VMM:
 			o->vmm = optarg;
@@ -265,6 +304,15 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 				return fail(err, errlen, "invalid --vsock '%s': want a socket path under 100 bytes", optarg);
 			o->vsock = optarg;
 			break;
+		case OPT_NO_VSOCK:
+			o->no_vsock = 1;
+			break;
+		case OPT_NAME:
+			if (!vm_name_valid(optarg))
+				return fail(err, errlen, "invalid --name '%s': want 1-32 of A-Z a-z 0-9 . _ -, "
+							 "not starting with . or -", optarg);
+			o->name = optarg;
+			break;
 		case OPT_CID:
 			if (parse_uint(optarg, 3, 0xfffffffeU, &o->cid))
 				return fail(err, errlen, "invalid --cid '%s': want 3 or more", optarg);
@@ -287,7 +335,34 @@ int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size
 	for (size_t i = 0; i < o->nvolumes; i++)
 		if (o->volumes[i].cache && !valid_cache(o->fs, o->volumes[i].cache))
 			return fail(err, errlen, "invalid cache mode '%s' for this --fs", o->volumes[i].cache);
+	if (o->vsock && o->no_vsock)
+		return fail(err, errlen, "--vsock and --no-vsock contradict each other%s", "");
 	o->argv = argv + optind;
 	o->argc = argc - optind;
+	if (cmd == OPTS_START && !o->help && !o->name)
+		return fail(err, errlen, "wisp start needs --name NAME%s", "");
+	if (cmd == OPTS_START && o->argc > 0)
+		return fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec", o->argv[0]);
+	if (cmd == OPTS_EXEC && !o->help && o->argc == 0)
+		return fail(err, errlen, "wisp exec needs a command%s", "");
 	return 0;
+}
+
+int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+{
+	return parse_options(OPTS_RUN, argc, argv, o, err, errlen);
+}
+
+int vm_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 32 || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
 }

@@ -41,15 +41,24 @@ struct run_opts {
 	const char *vsock;    /* hybrid vsock socket path, or NULL: no vsock device */
 	unsigned cid;         /* the guest's vsock CID (default 3) */
 	const char *trace_json;
+	int no_vsock;         /* --no-vsock: stdio on the virtio port, no agent */
+	const char *name;     /* wisp start --name */
 	char **argv;          /* the command; NULL or empty: a shell */
 	int argc;
 };
 
-/* Parses argv[0..argc) (the words after "run"). Returns 0, or -1 with a
+enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC };
+
+/* Parses argv[0..argc) (the words after "run", "start" or "exec NAME"),
+ * taking only the options that command has. Returns 0, or -1 with a
  * one-line reason in err. */
+int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
+		  size_t errlen);
 int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+/* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int vm_name_valid(const char *name);
 void free_run_options(struct run_opts *o);
 
-extern const char run_usage[];
+extern const char run_usage[], start_usage[], exec_usage[];
 
 #endif

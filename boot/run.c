@@ -20,7 +20,10 @@
 #include "../common/queue.h"
 #include "../common/wire.h"
 #include "child.h"
+#include "hybrid.h"
 #include "kcmdline.h"
+#include "msg.h"
+#include "runtime.h"
 #include "term.h"
 #include "virtiofsd.h"
 #include "vmm.h"
@@ -35,8 +38,13 @@ extern char **environ;
 #define LINE_MAX_LEN 1024
 /* After the exit status arrived, how long the VM gets to power off. */
 #define POWEROFF_WAIT_MS 5000
+/* How long the agent gets to answer a connection. */
+#define AGENT_CONNECT_MS 10000
+/* A `wisp stop` gives the guest this long to end in order. */
+#define STOP_WAIT_MS 15000
 
-enum { TAG_SIGNAL = 1, TAG_CON, TAG_IO, TAG_VMM_ERR, TAG_STDIN, TAG_TIMER };
+enum { TAG_SIGNAL = 1, TAG_CON, TAG_IO, TAG_VMM_ERR, TAG_STDIN, TAG_TIMER, TAG_READY,
+       TAG_READY_CONN };
 
 struct line {
 	char buf[LINE_MAX_LEN];
@@ -45,6 +53,20 @@ struct line {
 
 struct run {
 	const struct run_opts *o;
+	const struct launch *l;
+	char vm_dir[RUNTIME_PATH_MAX];
+	char vsock_path[RUNTIME_PATH_MAX + 16]; /* the hybrid socket of wisp-vsockd */
+	int lock_fd;       /* holds the VM directory while the VM lives */
+	int ready_fd;      /* listens for the guest's ready notice */
+	int ready_conn;    /* the notice being read */
+	struct line ready_buf;
+	int ready;
+	int exec_pending;  /* the agent connection waits for EXEC */
+	char *exec_keys;   /* its payload */
+	uint32_t exec_len;
+	int shutdown_sent;
+	pid_t vsockd_pid;
+	char lost[512];    /* why the guest's answer can no longer come */
 	char nonce[17];
 	pid_t vmm_pid;
 	int vmm_status;   /* wait status, valid once vmm_pid == -1 */
@@ -87,23 +109,6 @@ static void stop_timeout(void)
 {
 	struct itimerval off = { 0 };
 	setitimer(ITIMER_REAL, &off, NULL);
-}
-
-static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warnx(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* A raw terminal needs \r\n; one more \r is harmless elsewhere. */
-	dprintf(STDERR_FILENO, "wisp: %.*s", n, line);
 }
 
 /* Only async-signal-safe calls: end the VM, restore the terminal, exit 124. */
@@ -217,9 +222,14 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 	close(io[1]);
 	close(err[1]);
 	r->con_fd = con[0];
-	r->io_fd = io[0];
 	r->err_fd = err[0];
-	fcntl(r->io_fd, F_SETFL, O_NONBLOCK);
+	/* Over vsock the stream will be the agent's connection. */
+	if (r->l->mode == MODE_CHANNEL) {
+		r->io_fd = io[0];
+		fcntl(r->io_fd, F_SETFL, O_NONBLOCK);
+	} else {
+		close(io[0]);
+	}
 	return 0;
 }
 
@@ -237,7 +247,9 @@ static void send_frame(struct run *r, uint8_t type, const void *payload, uint32_
 
 static int stdin_room(struct run *r)
 {
-	return queue_room(&r->to_guest) >= WIRE_HDR_SIZE + STDIN_CHUNK + CONTROL_RESERVE;
+	/* Nothing for the command before the agent has its EXEC. */
+	return !r->exec_pending &&
+	       queue_room(&r->to_guest) >= WIRE_HDR_SIZE + STDIN_CHUNK + CONTROL_RESERVE;
 }
 
 static void send_u32(struct run *r, uint8_t type, uint32_t v)
@@ -263,6 +275,15 @@ static void arm_timer_ms(struct run *r, int ms)
 	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
 	timerfd_settime(r->timerfd, 0, &its, NULL);
 }
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void request_shutdown(struct run *r);
 
 static void on_frame(struct run *r, const struct wire_frame *f)
 {
@@ -290,8 +311,16 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 			r->exit_status = wire_exit_status(f->payload[0], (int32_t)wire_get_u32(f->payload + 4));
 			r->t_exit = now_us() - r->t0;
 			stop_timeout(); /* the command ended in time, whatever follows */
-			send_frame(r, WIRE_BYE, NULL, 0);
-			arm_timer_ms(r, POWEROFF_WAIT_MS);
+			if (r->l->mode == MODE_CHANNEL) {
+				send_frame(r, WIRE_BYE, NULL, 0);
+				arm_timer_ms(r, POWEROFF_WAIT_MS);
+			} else {
+				/* Nothing follows EXIT on an agent's stream. */
+				epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->io_fd, NULL);
+				close_fd(&r->io_fd);
+				if (r->l->mode == MODE_VSOCK)
+					request_shutdown(r);
+			}
 		}
 		break;
 	default:
@@ -299,11 +328,15 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 	}
 }
 
-static void close_fd(int *fd)
+/* The agent's stream ended before the exit status: the command's fate is
+ * unknown, and a VM of ours is of no more use. */
+static void agent_lost(struct run *r, const char *why)
 {
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
+	if (r->exit_status >= 0 || r->lost[0])
+		return;
+	snprintf(r->lost, sizeof(r->lost), "%s", why);
+	if (r->vmm_pid > 0)
+		kill(r->vmm_pid, SIGKILL);
 }
 
 static void read_io(struct run *r)
@@ -311,6 +344,8 @@ static void read_io(struct run *r)
 	long n = queue_read_from(&r->from_guest, r->io_fd);
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {
 		close_fd(&r->io_fd);
+		if (r->l->mode == MODE_VSOCK || r->l->mode == MODE_EXEC)
+			agent_lost(r, "lost the connection to the guest agent");
 		return;
 	}
 	struct wire_frame f;
@@ -322,6 +357,7 @@ static void read_io(struct run *r)
 	if (used < 0) {
 		warnx("the guest sent a malformed frame; closing the channel");
 		close_fd(&r->io_fd);
+		agent_lost(r, "the guest agent broke the protocol");
 	}
 }
 
@@ -336,7 +372,8 @@ static void on_console_line(struct run *r, char *line)
 	const char *panic = strstr(line, "Kernel panic - not syncing: ");
 	if (panic && !r->panic[0])
 		snprintf(r->panic, sizeof(r->panic), "%s", panic + strlen("Kernel panic - not syncing: "));
-	if (r->o->verbose)
+	/* A background VM's log file keeps the console. */
+	if (r->o->verbose || r->l->mode == MODE_SERVE)
 		dprintf(STDERR_FILENO, "%s\n", line);
 }
 
@@ -344,7 +381,7 @@ static void on_vmm_error_line(struct run *r, char *line)
 {
 	if (!r->vmm_error[0] && *line)
 		snprintf(r->vmm_error, sizeof(r->vmm_error), "%s", line);
-	if (r->o->verbose)
+	if (r->o->verbose || r->l->mode == MODE_SERVE)
 		dprintf(STDERR_FILENO, "%s\n", line);
 }
 
@@ -413,6 +450,34 @@ static void on_host_signal(struct run *r, int sig)
 			r->t_gone = now_us() - r->t0;
 			timeout_victim = -1;
 		}
+		/* Without its vsock backend the VM can neither answer nor be
+		 * stopped in order: end it. */
+		if (r->vsockd_pid > 0 && waitpid(r->vsockd_pid, &status, WNOHANG) == r->vsockd_pid) {
+			r->vsockd_pid = -1;
+			char why[128];
+			if (WIFSIGNALED(status))
+				snprintf(why, sizeof(why), "wisp-vsockd was killed by signal %d",
+					 WTERMSIG(status));
+			else
+				snprintf(why, sizeof(why), "wisp-vsockd exited with status %d",
+					 WEXITSTATUS(status));
+			if (r->exit_status < 0 || r->l->mode == MODE_SERVE) {
+				snprintf(r->lost, sizeof(r->lost), "%s", why);
+				if (r->vmm_pid > 0)
+					kill(r->vmm_pid, SIGKILL);
+			}
+		}
+		return;
+	}
+	if (r->l->mode == MODE_SERVE) {
+		/* `wisp stop`: an orderly shutdown; a second signal, or one
+		 * before the guest is ready, ends the VM at once. */
+		if (r->ready && !r->shutdown_sent) {
+			request_shutdown(r);
+			arm_timer_ms(r, STOP_WAIT_MS);
+		} else if (r->vmm_pid > 0) {
+			kill(r->vmm_pid, SIGKILL);
+		}
 		return;
 	}
 	/* INT, TERM, HUP: the command's to handle; a second one, or one before
@@ -423,6 +488,8 @@ static void on_host_signal(struct run *r, int sig)
 	}
 	if (r->vmm_pid > 0)
 		kill(r->vmm_pid, SIGKILL);
+	if (r->l->mode == MODE_EXEC)
+		close_fd(&r->io_fd); /* the agent hangs the command up */
 	if (r->exit_status < 0)
 		r->exit_status = 128 + sig;
 }
@@ -432,6 +499,132 @@ static void add_fd(struct run *r, int fd, uint32_t tag, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.u32 = tag };
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && tag != TAG_STDIN)
 		warnx("epoll_ctl: %s", strerror(errno));
+}
+
+/* The agent listens: connect to it and hand it the command. */
+static void start_exec(struct run *r)
+{
+	char err[256], why[300];
+	int fd = hybrid_connect(r->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS, err, sizeof(err));
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot reach the guest agent: %s", err);
+		agent_lost(r, why);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	r->io_fd = fd;
+	add_fd(r, fd, TAG_IO, EPOLLIN);
+	send_frame(r, WIRE_EXEC, r->exec_keys, r->exec_len);
+	r->exec_pending = 0;
+}
+
+/* Asks the agent for an orderly shutdown and gives the VM a while for it;
+ * if the agent cannot be reached, the VM ends at once. */
+static void request_shutdown(struct run *r)
+{
+	if (r->shutdown_sent || r->vmm_pid <= 0)
+		return;
+	r->shutdown_sent = 1;
+	char err[256];
+	int fd = hybrid_connect(r->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS, err, sizeof(err));
+	uint8_t hdr[WIRE_HDR_SIZE];
+	wire_put_header(hdr, WIRE_SHUTDOWN, 0);
+	if (fd < 0 || write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		if (r->l->mode == MODE_SERVE)
+			warnx("cannot ask the guest to shut down (%s): ending the VM", err);
+		kill(r->vmm_pid, SIGKILL);
+	} else {
+		/* Until the agent hangs up: closing first could reset the stream
+		 * before the request is read. */
+		struct timeval tv = { 2, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		char buf[256];
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	}
+	if (fd >= 0)
+		close(fd);
+	arm_timer_ms(r, POWEROFF_WAIT_MS);
+}
+
+static void on_ready(struct run *r)
+{
+	r->ready = 1;
+	r->t_hello = now_us() - r->t0;
+	if (r->l->mode == MODE_VSOCK) {
+		if (r->exit_status >= 0)
+			request_shutdown(r); /* the guest could not set up */
+		else
+			start_exec(r);
+		return;
+	}
+	if (r->exit_status >= 0) {
+		/* Not ready after all (a share failed): `start` fails, having
+		 * read why; the VM ends in order. */
+		int fd = msg_fd();
+		msg_set_fd(STDERR_FILENO);
+		close(fd);
+		request_shutdown(r);
+		return;
+	}
+	struct vm_state st = { .pid = getpid(), .started = time(NULL), .ready = 1,
+			       .memory_mib = r->o->memory_mib, .cpus = r->o->cpus };
+	snprintf(st.vmm, sizeof(st.vmm), "%s", r->o->vmm);
+	if (runtime_write_state(r->vm_dir, &st) < 0)
+		warnx("state file in %s: %s", r->vm_dir, strerror(errno));
+	/* One NUL byte tells the waiting `start` it worked. From now on there
+	 * is no one to tell: messages go to the log. */
+	int fd = msg_fd();
+	msg_set_fd(STDERR_FILENO);
+	if (write(fd, "", 1) != 1)
+		warnx("cannot tell wisp start: %s", strerror(errno));
+	close(fd);
+}
+
+/* The ready notice: frames (LOG, TRACE, and EXIT when the guest failed to
+ * set up) that the guest sends once its agent listens, then EOF. */
+static void read_ready(struct run *r)
+{
+	struct line *b = &r->ready_buf;
+	ssize_t n = read(r->ready_conn, b->buf + b->len, sizeof(b->buf) - b->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		b->len += (size_t)n;
+		if (b->len < sizeof(b->buf))
+			return;
+	}
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->ready_conn, NULL);
+	close_fd(&r->ready_conn);
+	struct wire_frame f;
+	long used;
+	for (size_t at = 0; (used = wire_parse((uint8_t *)b->buf + at, b->len - at, &f)) > 0;
+	     at += (size_t)used) {
+		if (f.type == WIRE_LOG)
+			dprintf(msg_fd(), "%.*s\n", (int)f.len, (const char *)f.payload);
+		else if (f.type == WIRE_TRACE)
+			snprintf(r->guest_trace, sizeof(r->guest_trace), "%.*s", (int)f.len,
+				 (const char *)f.payload);
+		else if (f.type == WIRE_EXIT && f.len == 8)
+			r->exit_status = wire_exit_status(f.payload[0],
+							  (int32_t)wire_get_u32(f.payload + 4));
+	}
+	b->len = 0;
+	if (!r->ready)
+		on_ready(r);
+}
+
+static void accept_ready(struct run *r)
+{
+	int fd = accept4(r->ready_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (r->ready_conn >= 0 || r->ready) {
+		close(fd); /* one notice per boot */
+		return;
+	}
+	r->ready_conn = fd;
+	add_fd(r, fd, TAG_READY_CONN, EPOLLIN);
 }
 
 /* Stdin is watched only while there is room for what it brings; a full
@@ -459,9 +652,16 @@ static void loop(struct run *r)
 {
 	add_fd(r, r->sigfd, TAG_SIGNAL, EPOLLIN);
 	add_fd(r, r->timerfd, TAG_TIMER, EPOLLIN);
-	add_fd(r, r->con_fd, TAG_CON, EPOLLIN);
-	add_fd(r, r->err_fd, TAG_VMM_ERR, EPOLLIN);
-	add_fd(r, r->io_fd, TAG_IO, EPOLLIN);
+	if (r->con_fd >= 0)
+		add_fd(r, r->con_fd, TAG_CON, EPOLLIN);
+	if (r->err_fd >= 0)
+		add_fd(r, r->err_fd, TAG_VMM_ERR, EPOLLIN);
+	/* The agent's connection is added when it is made. */
+	if (r->io_fd >= 0 && r->l->mode == MODE_CHANNEL)
+		add_fd(r, r->io_fd, TAG_IO, EPOLLIN);
+	if (r->ready_fd >= 0)
+		add_fd(r, r->ready_fd, TAG_READY, EPOLLIN);
+	int has_vm = r->l->mode != MODE_EXEC;
 	if (r->stdin_fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_STDIN };
 		/* Regular files and /dev/null cannot be polled: they are always ready. */
@@ -472,14 +672,14 @@ static void loop(struct run *r)
 		int stdin_ready = r->stdin_fd >= 0 && !r->stdin_polled && stdin_room(r) && r->io_fd >= 0;
 		arm_io(r);
 		struct epoll_event ev[16];
-		int n = epoll_wait(r->epfd, ev, 16, stdin_ready || r->vmm_pid < 0 ? 0 : -1);
+		int n = epoll_wait(r->epfd, ev, 16, stdin_ready || (has_vm && r->vmm_pid < 0) ? 0 : -1);
 		if (n < 0 && errno != EINTR) {
 			warnx("epoll_wait: %s", strerror(errno));
 			break;
 		}
 		if (stdin_ready)
 			read_stdin(r);
-		if (n == 0 && r->vmm_pid < 0)
+		if (n == 0 && has_vm && r->vmm_pid < 0)
 			break; /* the VMM exited and everything it left is read */
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].data.u32) {
@@ -512,6 +712,12 @@ static void loop(struct run *r)
 			case TAG_STDIN:
 				read_stdin(r);
 				break;
+			case TAG_READY:
+				accept_ready(r);
+				break;
+			case TAG_READY_CONN:
+				read_ready(r);
+				break;
 			}
 		}
 	}
@@ -520,12 +726,19 @@ static void loop(struct run *r)
 /* What the user learns when there is no exit status from the guest. */
 static int failure_status(struct run *r)
 {
-	if (r->panic[0])
+	if (r->lost[0] && !r->panic[0])
+		warnx("%s", r->lost);
+	else if (r->l->mode == MODE_EXEC)
+		warnx("the guest agent closed the connection without a status");
+	else if (r->panic[0])
 		warnx("guest kernel panic: %s", r->panic);
 	else if (r->vmm_error[0])
 		warnx("%s", r->vmm_error);
 	else if (WIFSIGNALED(r->vmm_status))
 		warnx("the VMM was killed by signal %d", WTERMSIG(r->vmm_status));
+	else if (r->l->mode == MODE_SERVE || (r->l->mode == MODE_VSOCK && !r->ready))
+		warnx("the VM stopped before it was ready (VMM exit status %d)",
+		      WEXITSTATUS(r->vmm_status));
 	else
 		warnx("the VM stopped before the command ended (VMM exit status %d)",
 		      WEXITSTATUS(r->vmm_status));
@@ -588,7 +801,7 @@ static int check_volumes(const struct run_opts *o)
 /* wisp-vsockd for this VM: one end of a socket pair for it, one for QEMU. */
 static int start_vsockd(struct run *r, const char *self_dir)
 {
-	if (!r->o->vsock)
+	if (r->l->mode == MODE_CHANNEL)
 		return 0;
 	char bin[4200];
 	const char *env = getenv("WISP_VSOCKD");
@@ -613,11 +826,12 @@ static int start_vsockd(struct run *r, const char *self_dir)
 		child_prepare(parent, SIGTERM);
 		if (dup2(sv[0], 3) < 0)
 			_exit(127);
-		execl(bin, bin, "--vhost-fd", "3", "--uds", r->o->vsock, "--cid", cid, (char *)NULL);
+		execl(bin, bin, "--vhost-fd", "3", "--uds", r->vsock_path, "--cid", cid, (char *)NULL);
 		_exit(127);
 	}
 	close(sv[0]);
 	r->vsock_fd = sv[1];
+	r->vsockd_pid = pid;
 	timeout_helpers[r->nshares] = pid;
 	r->helpers[r->nshares] = pid;
 	r->share_fds[r->nshares] = -1;
@@ -699,54 +913,155 @@ static int write_trace_json(const struct run *r, const char *path)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-int run_vm(const struct run_opts *o, const char *self_dir)
+/* Where the VM's sockets go: the private directory of this VM, or the
+ * user's --vsock path (its ready socket beside it). */
+static int claim_vm_dir(struct run *r)
 {
-	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1, .vsock_fd = -1,
-			 .stdin_fd = -1, .exit_status = -1, .marker_status = -1 };
+	char err[300];
+	if (r->l->mode == MODE_CHANNEL)
+		return 0;
+	r->lock_fd = runtime_claim(r->l->mode == MODE_SERVE ? r->l->vm_name : NULL, r->vm_dir,
+				   sizeof(r->vm_dir), err, sizeof(err));
+	if (r->lock_fd < 0) {
+		warnx("%s", err);
+		return -1;
+	}
+	if (r->l->mode == MODE_SERVE) {
+		/* The background VM's stderr: the console and what happens. */
+		char log[RUNTIME_PATH_MAX + 16];
+		snprintf(log, sizeof(log), "%s/log", r->vm_dir);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+			warnx("%s: %s", log, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	if (r->o->vsock)
+		snprintf(r->vsock_path, sizeof(r->vsock_path), "%s", r->o->vsock);
+	else
+		snprintf(r->vsock_path, sizeof(r->vsock_path), "%s/vsock", r->vm_dir);
+	char ready[RUNTIME_PATH_MAX + 32];
+	snprintf(ready, sizeof(ready), "%s_%u", r->vsock_path, WIRE_READY_PORT);
+	unlink(ready); /* a leftover of a VM that ran with the same --vsock */
+	r->ready_fd = unix_listen(ready, err, sizeof(err));
+	if (r->ready_fd < 0) {
+		warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void release_vm_dir(struct run *r)
+{
+	if (r->ready_fd >= 0) {
+		char ready[RUNTIME_PATH_MAX + 32];
+		snprintf(ready, sizeof(ready), "%s_%u", r->vsock_path, WIRE_READY_PORT);
+		unlink(ready);
+		close_fd(&r->ready_fd);
+	}
+	if (r->vm_dir[0])
+		runtime_remove(r->vm_dir);
+	close_fd(&r->lock_fd);
+}
+
+static int setup_loop(struct run *r)
+{
+	if (queue_init(&r->to_guest, TO_GUEST_CAP) || queue_init(&r->from_guest, FROM_GUEST_CAP) ||
+	    setup_signals(r) < 0 || (r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0) {
+		warnx("setup: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The command's stdio: a shell without a command, with a tty when stdin is one. */
+static void command_stdio(const struct run_opts *o, int *stdin_open, int *tty)
+{
+	*tty = o->tty;
+	*stdin_open = o->interactive;
+	if (o->argc == 0 && !o->tty_given) {
+		*stdin_open = 1;
+		*tty = isatty(STDIN_FILENO);
+	}
+}
+
+static int finish(struct run *r)
+{
+	const struct run_opts *o = r->o;
+	term_restore();
+	if (o->trace && r->exit_status >= 0)
+		print_trace(r);
+	if (o->trace_json && r->exit_status >= 0)
+		write_trace_json(r, o->trace_json);
+	if (r->exit_status >= 0 && !r->lost[0])
+		return r->exit_status;
+	if (r->marker_status >= 0)
+		return r->marker_status;
+	return failure_status(r);
+}
+
+int run_vm(const struct run_opts *o, const struct launch *l)
+{
+	struct run r = { .o = o, .l = l, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
+			 .vsock_fd = -1, .stdin_fd = -1, .exit_status = -1, .marker_status = -1,
+			 .lock_fd = -1, .ready_fd = -1, .ready_conn = -1, .vsockd_pid = -1 };
 	const struct vmm *vmm = vmm_find(o->vmm);
 	char kernel[4096], initrd[4096], cmdline[KCMDLINE_MAX], err[256];
 	snprintf(kernel, sizeof(kernel), "%s", o->kernel ? o->kernel : "");
 	snprintf(initrd, sizeof(initrd), "%s", o->initrd ? o->initrd : "");
 	if (!o->kernel)
-		snprintf(kernel, sizeof(kernel), "%s/vmlinux", self_dir);
+		snprintf(kernel, sizeof(kernel), "%s/vmlinux", l->self_dir);
 	if (!o->initrd)
-		snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.lz4", self_dir);
+		snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.lz4", l->self_dir);
 	if (!vmm || !readable("kernel", kernel) || !readable("initrd", initrd) ||
 	    check_volumes(o) < 0)
 		return EXIT_LAUNCHER;
 
-	/* No command: an interactive shell, with a tty when stdin is one. */
-	int tty = o->tty, stdin_open = o->interactive;
-	if (o->argc == 0 && !o->tty_given) {
-		stdin_open = 1;
-		tty = isatty(STDIN_FILENO);
-	}
+	int tty, stdin_open;
+	command_stdio(o, &stdin_open, &tty);
+	if (l->mode == MODE_SERVE)
+		tty = stdin_open = 0;
 	struct guest_setup g = { .o = o, .stdin_open = stdin_open, .tty = tty, .rows = 24,
-				 .cols = 80, .no_pci = !vmm->has_pci, .host_env = environ };
+				 .cols = 80, .no_pci = !vmm->has_pci, .host_env = environ,
+				 .serve = l->mode != MODE_CHANNEL };
 	make_nonce(r.nonce);
 	g.nonce = r.nonce;
 	if (!strcmp(o->accel, "tcg"))
 		g.tsc_khz = host_tsc_khz();
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
-	if (build_kcmdline(&g, cmdline, err, sizeof(err)) < 0) {
+	static char keys[WIRE_MAX_PAYLOAD];
+	int keys_len = 0;
+	if (build_kcmdline(&g, cmdline, err, sizeof(err)) < 0 ||
+	    (l->mode == MODE_VSOCK &&
+	     (keys_len = build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err))) < 0)) {
 		warnx("%s", err);
 		return EXIT_LAUNCHER;
 	}
-	struct vm_spec spec = { .o = o, .kernel = kernel, .initrd = initrd, .cmdline = cmdline };
+	r.exec_keys = keys;
+	r.exec_len = (uint32_t)keys_len;
+	r.exec_pending = l->mode == MODE_VSOCK;
+	struct vm_spec spec = { .o = o, .kernel = kernel, .initrd = initrd, .cmdline = cmdline,
+				.channel = l->mode == MODE_CHANNEL, .vsock = l->mode != MODE_CHANNEL };
 	struct argv_list argv;
 	vmm->build_argv(vmm, &spec, &argv);
 
-	if (queue_init(&r.to_guest, TO_GUEST_CAP) || queue_init(&r.from_guest, FROM_GUEST_CAP) ||
-	    setup_signals(&r) < 0 || (r.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    (r.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0) {
-		warnx("setup: %s", strerror(errno));
+	if (setup_loop(&r) < 0)
+		return EXIT_LAUNCHER;
+	r.t0 = now_us();
+	if (claim_vm_dir(&r) < 0 || start_shares(&r) < 0 || start_vsockd(&r, l->self_dir) < 0 ||
+	    start_vmm(&r, &argv) < 0) {
+		stop_shares(&r);
+		release_vm_dir(&r);
 		return EXIT_LAUNCHER;
 	}
-	r.t0 = now_us();
-	if (start_shares(&r) < 0 || start_vsockd(&r, self_dir) < 0 || start_vmm(&r, &argv) < 0) {
-		stop_shares(&r);
-		return EXIT_LAUNCHER;
+	if (l->mode == MODE_SERVE) {
+		struct vm_state st = { .pid = getpid(), .started = time(NULL),
+				       .memory_mib = o->memory_mib, .cpus = o->cpus };
+		snprintf(st.vmm, sizeof(st.vmm), "%s", o->vmm);
+		runtime_write_state(r.vm_dir, &st);
 	}
 	start_timeout();
 	if (stdin_open)
@@ -761,14 +1076,61 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		waitpid(r.vmm_pid, &r.vmm_status, 0);
 	}
 	stop_shares(&r);
-	term_restore();
-	if (o->trace && r.exit_status >= 0)
-		print_trace(&r);
-	if (o->trace_json && r.exit_status >= 0)
-		write_trace_json(&r, o->trace_json);
-	if (r.exit_status >= 0)
-		return r.exit_status;
-	if (r.marker_status >= 0)
-		return r.marker_status;
-	return failure_status(&r);
+	release_vm_dir(&r);
+	if (l->mode == MODE_SERVE) {
+		if (r.ready && !r.lost[0])
+			return 0;
+		if (r.exit_status >= 0 && !r.lost[0])
+			return EXIT_LAUNCHER; /* the guest said why, in the notice */
+		return failure_status(&r);
+	}
+	return finish(&r);
+}
+
+int exec_in_vm(const struct run_opts *o, const char *name)
+{
+	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
+			 .vsock_fd = -1, .stdin_fd = -1, .exit_status = -1, .marker_status = -1,
+			 .lock_fd = -1, .ready_fd = -1, .ready_conn = -1, .vsockd_pid = -1 };
+	struct launch l = { .mode = MODE_EXEC, .vm_name = name };
+	r.l = &l;
+	char err[300];
+	if (runtime_vm_dir(name, r.vm_dir, sizeof(r.vm_dir), err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		return EXIT_LAUNCHER;
+	}
+	struct vm_state st;
+	if (!runtime_alive(r.vm_dir) || runtime_read_state(r.vm_dir, &st) < 0 || !st.ready) {
+		warnx("no running VM named %s", name);
+		return EXIT_LAUNCHER;
+	}
+	snprintf(r.vsock_path, sizeof(r.vsock_path), "%s/vsock", r.vm_dir);
+	int tty, stdin_open;
+	command_stdio(o, &stdin_open, &tty);
+	struct guest_setup g = { .o = o, .stdin_open = stdin_open, .tty = tty, .rows = 24,
+				 .cols = 80, .host_env = environ };
+	if (tty)
+		term_size(STDIN_FILENO, &g.rows, &g.cols);
+	static char keys[WIRE_MAX_PAYLOAD];
+	int keys_len = build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err));
+	if (keys_len < 0) {
+		warnx("%s", err);
+		return EXIT_LAUNCHER;
+	}
+	r.exec_keys = keys;
+	r.exec_len = (uint32_t)keys_len;
+	r.exec_pending = 1;
+	if (setup_loop(&r) < 0)
+		return EXIT_LAUNCHER;
+	r.t0 = now_us();
+	start_timeout();
+	start_exec(&r);
+	if (r.lost[0])
+		return finish(&r);
+	if (stdin_open)
+		r.stdin_fd = STDIN_FILENO;
+	if (tty && stdin_open && term_raw(STDIN_FILENO) == 0)
+		atexit(term_restore);
+	loop(&r);
+	return finish(&r);
 }

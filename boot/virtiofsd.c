@@ -1,6 +1,7 @@
 #include "virtiofsd.h"
 
 #include "child.h"
+#include "msg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,14 +47,14 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 {
 	int listener = -1, client = -1;
 	if (listen_and_connect(&listener, &client) < 0) {
-		fprintf(stderr, "wisp: virtiofs socket: %s\n", strerror(errno));
+		warnx("virtiofs socket: %s", strerror(errno));
 		goto fail;
 	}
 	const char *bin = getenv("WISP_VIRTIOFSD");
 	if (!bin || !*bin)
 		bin = VIRTIOFSD_DEFAULT;
 	if (access(bin, X_OK) < 0) {
-		fprintf(stderr, "wisp: %s: %s (install qemu-system-common)\n", bin, strerror(errno));
+		warnx("%s: %s (install qemu-system-common)", bin, strerror(errno));
 		goto fail;
 	}
 	char source[4200], cache_opt[64], fd_opt[32];
@@ -63,7 +64,7 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 	pid_t parent = getpid();
 	*pid = fork();
 	if (*pid < 0) {
-		fprintf(stderr, "wisp: fork: %s\n", strerror(errno));
+		warnx("fork: %s", strerror(errno));
 		goto fail;
 	}
 	if (*pid == 0) {

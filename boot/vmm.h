@@ -15,6 +15,8 @@
 struct vm_spec {
 	const struct run_opts *o;
 	const char *kernel, *initrd, *cmdline;
+	int channel; /* the virtio-serial port "wisp.io" */
+	int vsock;   /* the vhost-user vsock device (wisp-vsockd) */
 };
 
 struct argv_list {

@@ -75,7 +75,7 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 				     o->accel);
 	push(a, "-cpu"), push(a, kvm ? "host" : "qemu64");
 	push(a, "-m"), push(a, "%u", o->memory_mib);
-	if ((!strcmp(o->fs, "virtiofs") && o->nvolumes) || o->vsock) {
+	if ((!strcmp(o->fs, "virtiofs") && o->nvolumes) || s->vsock) {
 		/* vhost-user backends map guest RAM: it must be a shared memfd. */
 		push(a, "-object"), push(a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->memory_mib);
 		push(a, "-machine"), push(a, "memory-backend=mem");
@@ -90,16 +90,15 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 	push(a, "-append"), push(a, "%s", s->cmdline);
 	push(a, "-chardev"), push(a, "socket,id=con,fd=%d", VMM_FD_CONSOLE);
 	push(a, "-serial"), push(a, "chardev:con");
-	if (microvm) {
+	if (microvm)
 		push(a, "-global"), push(a, "virtio-mmio.force-legacy=false");
-		push(a, "-device"), push(a, "virtio-serial-device,max_ports=2");
-	} else {
-		push(a, "-device"), push(a, "virtio-serial-pci,max_ports=2");
+	if (s->channel) {
+		push(a, "-device"), push(a, "virtio-serial-%s,max_ports=2", microvm ? "device" : "pci");
+		push(a, "-chardev"), push(a, "socket,id=io,fd=%d", VMM_FD_CHANNEL);
+		push(a, "-device"), push(a, "virtserialport,chardev=io,name=wisp.io");
 	}
-	push(a, "-chardev"), push(a, "socket,id=io,fd=%d", VMM_FD_CHANNEL);
-	push(a, "-device"), push(a, "virtserialport,chardev=io,name=wisp.io");
 	add_volumes(vmm, o, a);
-	if (o->vsock) {
+	if (s->vsock) {
 		push(a, "-chardev"), push(a, "socket,id=vsock,fd=%d", VMM_FD_VSOCK);
 		push(a, "-device"), push(a, "vhost-user-vsock-%s,chardev=vsock", microvm ? "device" : "pci");
 	}

@@ -34,6 +34,9 @@ enum wire_type {
 
 /* The vsock port the guest agent listens on. */
 #define WIRE_AGENT_PORT 5252
+/* The host port the agent connects to once it listens: "the guest is ready".
+ * It sends one TRACE frame (the boot trace so far) and closes. */
+#define WIRE_READY_PORT 5253
 
 /* How the command ended. */
 enum wire_exit_how {

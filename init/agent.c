@@ -94,18 +94,19 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	session_init(&s, fd, &cmd);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 100 };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
-	int status = 0, exited = 0;
+	int status = 0, exited = 0, reported = 0;
 	long long deadline = 0;
 	for (;;) {
-		if (exited && (session_output_done(&s) || now_ms() >= deadline)) {
+		if (exited && !reported && (session_output_done(&s) || now_ms() >= deadline)) {
 			session_abandon_output(&s);
 			uint8_t p[8] = { WIFEXITED(status) ? WIRE_EXITED : WIRE_SIGNALED };
 			wire_put_u32(p + 4, (uint32_t)(WIFEXITED(status) ? WEXITSTATUS(status)
 									: WTERMSIG(status)));
 			session_send(&s, WIRE_EXIT, p, sizeof(p));
-			if (session_flushed(&s))
-				_exit(0);
+			reported = 1;
 		}
+		if (reported && session_flushed(&s))
+			_exit(0);
 		session_arm(&s, epfd);
 		struct epoll_event evs[8];
 		int timeout = exited ? 10 : -1;
@@ -172,12 +173,42 @@ static _Noreturn void serve(int fd)
 	run_exec(fd, &cfg);
 }
 
-static _Noreturn void agent_loop(int listener)
+/* Tells the host the agent listens: the notice (frames) to the host's ready
+ * port. From a process of its own, since the host may be slow or absent. */
+static void announce_ready(const void *notice, size_t len)
+{
+	pid_t pid = fork();
+	if (pid != 0) {
+		if (pid < 0)
+			log_warn("agent: fork: %s", strerror(errno));
+		return;
+	}
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = WIRE_READY_PORT,
+				 .svm_cid = VMADDR_CID_HOST };
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		_exit(1); /* nobody waits for it: not an error */
+	const char *p = notice;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			_exit(1);
+		p += w;
+		len -= (size_t)w;
+	}
+	_exit(0);
+}
+
+static _Noreturn void agent_loop(int listener, const void *notice, size_t notice_len)
 {
 	/* Handlers are reaped here; the agent itself never waits on them. */
 	signal(SIGCHLD, SIG_DFL);
 	struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
 	sigaction(SIGCHLD, &sa, NULL);
+	if (notice)
+		announce_ready(notice, notice_len);
 	for (;;) {
 		struct sockaddr_vm peer;
 		socklen_t plen = sizeof(peer);
@@ -228,7 +259,7 @@ static int have_vsock_device(void)
 	return found;
 }
 
-pid_t agent_start(void)
+pid_t agent_start(const void *notice, size_t notice_len)
 {
 	if (!have_vsock_device())
 		return -1;
@@ -249,10 +280,15 @@ pid_t agent_start(void)
 		return -1;
 	}
 	if (pid == 0) {
+		/* PID 1's handlers would make the agent deaf to the SIGTERM of a
+		 * shutdown: back to the defaults. */
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		agent_loop(listener);
+		agent_loop(listener, notice, notice_len);
 	}
 	close(listener);
 	return pid;

@@ -10,7 +10,9 @@
 
 #include <sys/types.h>
 
-/* Forks the agent; returns its pid, or -1 when vsock is not there. */
-pid_t agent_start(void);
+/* Forks the agent; returns its pid, or -1 when vsock is not there. Once it
+ * listens, it sends the notice (frames, unless NULL) to the host's ready
+ * port WIRE_READY_PORT. */
+pid_t agent_start(const void *notice, size_t notice_len);
 
 #endif

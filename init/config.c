@@ -262,6 +262,8 @@ static int key_io(struct config *c, char *v)
 		c->io = IO_VIRTIO;
 	else if (!strcmp(v, "console"))
 		c->io = IO_CONSOLE;
+	else if (!strcmp(v, "vsock"))
+		c->io = IO_VSOCK;
 	else
 		return -1;
 	return 0;

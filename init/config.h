@@ -17,6 +17,8 @@ enum io_mode {
 	IO_AUTO,    /* the virtio port when it exists, else the console */
 	IO_VIRTIO,  /* framed stream on the virtio-serial port "wisp.io" */
 	IO_CONSOLE, /* the command's stdio is the console; exit on a marker line */
+	IO_VSOCK,   /* no command of PID 1's own: the agent runs what the host
+		     * sends over vsock until the host asks for a shutdown */
 };
 
 enum share_fs { SHARE_9P, SHARE_VIRTIOFS };

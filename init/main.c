@@ -71,7 +71,7 @@ static void console_raw(int fd)
 
 static int open_channel(const struct config *c)
 {
-	if (c->io == IO_CONSOLE || (c->io == IO_AUTO && !channel_ports_exist()))
+	if (c->io == IO_CONSOLE || c->io == IO_VSOCK || (c->io == IO_AUTO && !channel_ports_exist()))
 		return -1;
 	return channel_open(CHANNEL_WAIT_MS);
 }
@@ -79,6 +79,27 @@ static int open_channel(const struct config *c)
 static void forward_log(void *ctx, const char *line)
 {
 	session_send(ctx, WIRE_LOG, line, (uint32_t)strlen(line));
+}
+
+/* Serving the agent, PID 1 has no stream of its own: what it has to say
+ * reaches the host in the ready notice, as frames. */
+struct notice {
+	uint8_t buf[8192];
+	size_t len;
+};
+
+static void notice_add(struct notice *n, uint8_t type, const void *payload, uint32_t len)
+{
+	if (n->len + WIRE_HDR_SIZE + len > sizeof(n->buf))
+		return;
+	wire_put_header(n->buf + n->len, type, len);
+	memcpy(n->buf + n->len + WIRE_HDR_SIZE, payload, len);
+	n->len += WIRE_HDR_SIZE + len;
+}
+
+static void notice_log(void *ctx, const char *line)
+{
+	notice_add(ctx, WIRE_LOG, line, (uint32_t)strlen(line));
 }
 
 static void say_hello(struct session *s)
@@ -116,11 +137,15 @@ int main(void)
 		log_warn("out of memory");
 		power_off();
 	}
-	log_set_sink(forward_log, &session);
+	static struct notice notice;
+	int serving = cfg.io == IO_VSOCK;
+	void (*sink)(void *, const char *) = serving ? notice_log : forward_log;
+	void *sink_ctx = serving ? (void *)&notice : (void *)&session;
+	log_set_sink(sink, sink_ctx);
 	for (size_t i = 0; i < cfg.nwarnings; i++) {
 		char line[CONFIG_WARNING_LEN + 16];
 		snprintf(line, sizeof(line), "wisp-init: %s", cfg.warnings[i]);
-		forward_log(&session, line);
+		sink(sink_ctx, line);
 	}
 	trace_mark(&trace, "channel");
 	/* Asked for the port and it is not there: the output would go nowhere. */
@@ -128,8 +153,27 @@ int main(void)
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
-	/* 4. The agent, for the host's requests over vsock. */
-	pid_t agent = agent_start();
+	/* 4. The agent, for the host's requests over vsock. Serving only those,
+	 * it tells the host when it listens: the boot trace, PID 1's warnings
+	 * and, when a share failed, a status of 125 go with the notice. */
+	if (serving) {
+		char text[TRACE_MAX * 40];
+		trace_mark(&trace, "agent");
+		size_t len = trace_format(&trace, text, sizeof(text));
+		log_set_sink(NULL, NULL);
+		notice_add(&notice, WIRE_TRACE, text, (uint32_t)len);
+		if (!shares_ok) {
+			uint8_t status[8] = { WIRE_SETUP };
+			notice_add(&notice, WIRE_EXIT, status, sizeof(status));
+		}
+		pid_t agent = agent_start(notice.buf, notice.len);
+		if (agent < 0) {
+			log_warn("no vsock agent to serve the host: powering off");
+			power_off();
+		}
+		supervise(&cfg, sigfd, -1, &session, &cmd, &trace, agent);
+	}
+	pid_t agent = agent_start(NULL, 0);
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. */
 	int stdio_console = chan < 0 ? console_fd : -1;

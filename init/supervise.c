@@ -46,6 +46,7 @@ struct pid1 {
 	int timer_fired;
 	int shutdown_asked; /* SIGTERM/SIGINT to PID 1 while the command ran */
 	pid_t agent;        /* the vsock agent, restarted while the command runs */
+	int serving;        /* no command: the agent serves the host until a shutdown */
 	uint8_t how;
 	int32_t value;
 };
@@ -108,7 +109,7 @@ static void reap(struct pid1 *p)
 				p->agent = -1;
 				if (p->phase == RUNNING) {
 					log_warn("the agent died (status %d): restarting it", status);
-					p->agent = agent_start();
+					p->agent = agent_start(NULL, 0);
 				}
 			}
 			if (pid == p->cmd->pid) {
@@ -151,6 +152,10 @@ static void on_signals(struct pid1 *p)
 		case SIGPWR:
 			/* An orderly shutdown: the command ends first, like any end;
 			 * one that ignores SIGTERM gets SIGKILL after a grace. */
+			if (p->phase == RUNNING && p->serving && !p->shutdown_asked) {
+				log_info("signal %u: shutting down", si.ssi_signo);
+				p->shutdown_asked = 1;
+			}
 			if (p->phase == RUNNING && p->cmd->pid > 0 && !p->shutdown_asked) {
 				log_info("signal %u: stopping the command", si.ssi_signo);
 				p->shutdown_asked = 1;
@@ -180,6 +185,8 @@ static void write_console_marker(struct pid1 *p, int status)
 
 static void report_exit(struct pid1 *p)
 {
+	if (p->serving)
+		return; /* each exec reported its own status */
 	char text[TRACE_MAX * 40];
 	trace_mark(p->trace, "reported");
 	size_t len = trace_format(p->trace, text, sizeof(text));
@@ -202,7 +209,7 @@ static void advance(struct pid1 *p)
 			kill(-p->cmd->pid, SIGKILL);
 			p->timer_fired = 0;
 		}
-		if (p->cmd->pid > 0)
+		if (p->cmd->pid > 0 || (p->serving && !p->shutdown_asked))
 			return;
 		kill_everyone(SIGTERM);
 		p->children_left = 1;
@@ -264,6 +271,7 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 		log_warn("epoll/timerfd: %s", strerror(errno));
 		power_off();
 	}
+	p.serving = c->io == IO_VSOCK;
 	if (cmd->pid < 0)
 		p.how = WIRE_SETUP; /* it never started: the status is 125 */
 	add_fd(p.epfd, sigfd, TAG_SIGNAL);

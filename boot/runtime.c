@@ -1,0 +1,210 @@
+#include "runtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_FILE "lock"
+#define STATE_FILE "state"
+#define RUN_PREFIX "run-"
+
+static int fail(char *err, size_t errlen, const char *what, const char *path)
+{
+	snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+	return -1;
+}
+
+/* Made if missing; refused unless it is a directory of ours that only we
+ * can enter, since the sockets in it run commands in our VMs. */
+static int private_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return fail(err, errlen, "runtime directory", path);
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return fail(err, errlen, "runtime directory", path);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		snprintf(err, errlen, "runtime directory %s: not a private directory of this user "
+			 "(want mode 0700, owner %u)", path, (unsigned)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+int runtime_root(char *out, size_t size, char *err, size_t errlen)
+{
+	const char *env = getenv("WISP_RUNTIME_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+	if (env && *env)
+		n = snprintf(out, size, "%s", env);
+	else if (xdg && *xdg)
+		n = snprintf(out, size, "%s/wisp", xdg);
+	else
+		n = snprintf(out, size, "/tmp/wisp-%u", (unsigned)geteuid());
+	/* Room for "/<32-byte name>/vsock_65535" under sun_path's limit. */
+	if (n < 0 || (size_t)n >= size || n > RUNTIME_PATH_MAX - 46) {
+		snprintf(err, errlen, "runtime directory %s: too long for socket paths (max %d bytes)",
+			 out, RUNTIME_PATH_MAX - 46);
+		return -1;
+	}
+	return private_dir(out, err, errlen);
+}
+
+int runtime_vm_dir(const char *name, char *out, size_t size, char *err, size_t errlen)
+{
+	char root[RUNTIME_PATH_MAX];
+	if (runtime_root(root, sizeof(root), err, errlen) < 0)
+		return -1;
+	snprintf(out, size, "%s/%s", root, name);
+	return 0;
+}
+
+static int take_lock(const char *dir, int wait)
+{
+	char path[RUNTIME_PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int runtime_alive(const char *dir)
+{
+	int fd = take_lock(dir, 0);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == EWOULDBLOCK;
+}
+
+void runtime_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* A directory appears under its final name already locked, so that no
+ * scan of the root ever takes a VM being born for a leftover. */
+int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t errlen)
+{
+	char root[RUNTIME_PATH_MAX], tmp[RUNTIME_PATH_MAX + 16];
+	if (runtime_root(root, sizeof(root), err, errlen) < 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s/.new-XXXXXX", root);
+	if (!mkdtemp(tmp))
+		return fail(err, errlen, "cannot create", tmp);
+	int fd = take_lock(tmp, 0);
+	if (fd < 0) {
+		fail(err, errlen, "cannot lock", tmp);
+		rmdir(tmp);
+		return -1;
+	}
+	if (name)
+		snprintf(dir, size, "%s/%s", root, name);
+	else
+		snprintf(dir, size, "%s/" RUN_PREFIX "%s", root, strrchr(tmp, '-') + 1);
+	for (int attempt = 0; rename(tmp, dir) < 0; attempt++) {
+		int saved = errno;
+		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 && !runtime_alive(dir)) {
+			runtime_remove(dir); /* what a dead supervisor left */
+			continue;
+		}
+		if (saved == EEXIST || saved == ENOTEMPTY)
+			snprintf(err, errlen, "a VM named %s is already running", name ? name : dir);
+		else
+			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(saved));
+		runtime_remove(tmp);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int runtime_write_state(const char *dir, const struct vm_state *s)
+{
+	char path[RUNTIME_PATH_MAX + 16], tmp[RUNTIME_PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	snprintf(tmp, sizeof(tmp), "%s/" STATE_FILE ".new", dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fprintf(f, "pid=%d\nstarted=%lld\nready=%d\nvmm=%s\nmemory=%u\ncpus=%u\n", (int)s->pid,
+		s->started, s->ready, s->vmm, s->memory_mib, s->cpus);
+	if (fclose(f) != 0)
+		return -1;
+	/* Readers see the old state or the new one, never half of one. */
+	return rename(tmp, path);
+}
+
+int runtime_read_state(const char *dir, struct vm_state *s)
+{
+	char path[RUNTIME_PATH_MAX + 16], line[128];
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	memset(s, 0, sizeof(*s));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int pid = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "pid=%d", &pid) == 1)
+			s->pid = pid;
+		sscanf(line, "started=%lld", &s->started);
+		sscanf(line, "ready=%d", &s->ready);
+		sscanf(line, "vmm=%31s", s->vmm);
+		sscanf(line, "memory=%u", &s->memory_mib);
+		sscanf(line, "cpus=%u", &s->cpus);
+	}
+	fclose(f);
+	return s->pid > 0 ? 0 : -1;
+}
+
+void runtime_each_vm(void (*fn)(const char *name, const char *dir, void *ctx), void *ctx)
+{
+	char root[RUNTIME_PATH_MAX], err[256];
+	if (runtime_root(root, sizeof(root), err, sizeof(err)) < 0)
+		return;
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char dir[RUNTIME_PATH_MAX + 256];
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		if (!runtime_alive(dir)) {
+			runtime_remove(dir);
+			continue;
+		}
+		if (strncmp(e->d_name, RUN_PREFIX, strlen(RUN_PREFIX)))
+			fn(e->d_name, dir, ctx);
+	}
+	closedir(d);
+}
