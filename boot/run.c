@@ -88,7 +88,7 @@ struct run {
 	pid_t helpers[OPTIONS_MAX_VOLUMES + 1];
 	size_t nshares;
 	/* Host-side trace, microseconds of CLOCK_MONOTONIC since launch. */
-	long long t0, t_hello, t_exit, t_gone;
+	long long t0, t_ready, t_hello, t_exit, t_gone;
 	char guest_trace[1024];
 };
 
@@ -292,10 +292,13 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 		r->hello = 1;
 		r->t_hello = now_us() - r->t0;
 		break;
-	case WIRE_TRACE:
-		snprintf(r->guest_trace, sizeof(r->guest_trace), "%.*s", (int)f->len,
+	case WIRE_TRACE: {
+		/* The boot's steps came with the ready notice; the command's follow. */
+		size_t have = strlen(r->guest_trace);
+		snprintf(r->guest_trace + have, sizeof(r->guest_trace) - have, "%.*s", (int)f->len,
 			 (const char *)f->payload);
 		break;
+	}
 	case WIRE_STDOUT:
 		if (!r->stdout_gone && write_all(STDOUT_FILENO, f->payload, f->len) < 0)
 			r->stdout_gone = 1; /* EPIPE: keep the VM going, drop the rest */
@@ -530,9 +533,10 @@ static void request_shutdown(struct run *r)
 	uint8_t hdr[WIRE_HDR_SIZE];
 	wire_put_header(hdr, WIRE_SHUTDOWN, 0);
 	if (fd < 0 || write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		/* No agent: the guest may be shutting down on its own (a command
+		 * signalled PID 1); the timer ends it if it is not. */
 		if (r->l->mode == MODE_SERVE)
-			warnx("cannot ask the guest to shut down (%s): ending the VM", err);
-		kill(r->vmm_pid, SIGKILL);
+			warnx("cannot ask the guest to shut down: %s", err);
 	} else {
 		/* Until the agent hangs up: closing first could reset the stream
 		 * before the request is read. */
@@ -550,7 +554,7 @@ static void request_shutdown(struct run *r)
 static void on_ready(struct run *r)
 {
 	r->ready = 1;
-	r->t_hello = now_us() - r->t0;
+	r->t_ready = now_us() - r->t0;
 	if (r->l->mode == MODE_VSOCK) {
 		if (r->exit_status >= 0)
 			request_shutdown(r); /* the guest could not set up */
@@ -889,6 +893,8 @@ static void print_trace(const struct run *r)
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms);)
 		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", name, ms);
 	dprintf(STDERR_FILENO, "  host, since launch:\n");
+	if (r->t_ready)
+		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", "ready", r->t_ready / 1000.0);
 	dprintf(STDERR_FILENO, "    %-10s %9.1f\n    %-10s %9.1f\n    %-10s %9.1f\n",
 		"hello", r->t_hello / 1000.0, "status", r->t_exit / 1000.0, "vm gone",
 		r->t_gone / 1000.0);
@@ -907,8 +913,10 @@ static int write_trace_json(const struct run *r, const char *path)
 	int first = 1;
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms); first = 0)
 		fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", name, ms);
-	fprintf(f, "}, \"host_ms\": {\"hello\": %.3f, \"status\": %.3f, \"vm_gone\": %.3f}, "
-		   "\"exit_status\": %d}\n",
+	fprintf(f, "}, \"host_ms\": {");
+	if (r->t_ready)
+		fprintf(f, "\"ready\": %.3f, ", r->t_ready / 1000.0);
+	fprintf(f, "\"hello\": %.3f, \"status\": %.3f, \"vm_gone\": %.3f}, \"exit_status\": %d}\n",
 		r->t_hello / 1000.0, r->t_exit / 1000.0, r->t_gone / 1000.0, r->exit_status);
 	return fclose(f) == 0 ? 0 : -1;
 }

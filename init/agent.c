@@ -19,6 +19,7 @@
 #include "log.h"
 #include "session.h"
 #include "spawn.h"
+#include "trace.h"
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -40,6 +41,9 @@ struct sockaddr_vm {
 /* After the command exits, how long output from what it left behind may
  * still flow before the EXIT frame closes the exchange. */
 #define LINGER_MS 100
+/* A shutdown of the VM (SIGTERM to every process) gives a command this long
+ * to end before its group gets SIGKILL, as PID 1 gives its own command. */
+#define TERM_GRACE_MS 10000
 
 static int read_full(int fd, void *buf, size_t n)
 {
@@ -79,11 +83,16 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
+	/* The VM shuts down: the relay stays to report how the command ended. */
+	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* the command may exit with its stdin unread */
 	int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sigfd < 0 || epfd < 0 || session_init(&s, -1, &cmd) < 0)
 		_exit(1);
+	struct trace trace = { .n = 0 };
+	trace_mark(&trace, "exec");
 	if (spawn_command(cfg, -1, &cmd) < 0) {
 		uint8_t exit_payload[8] = { WIRE_SETUP };
 		send_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));
@@ -92,13 +101,17 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	/* The relay owns the connection from here, non-blocking. */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	session_init(&s, fd, &cmd);
+	trace_mark(&trace, "spawned");
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 100 };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
 	int status = 0, exited = 0, reported = 0;
-	long long deadline = 0;
+	long long deadline = 0, kill_at = 0;
 	for (;;) {
 		if (exited && !reported && (session_output_done(&s) || now_ms() >= deadline)) {
 			session_abandon_output(&s);
+			char text[TRACE_MAX * 40];
+			size_t len = trace_format(&trace, text, sizeof(text));
+			session_send(&s, WIRE_TRACE, text, (uint32_t)len);
 			uint8_t p[8] = { WIFEXITED(status) ? WIRE_EXITED : WIRE_SIGNALED };
 			wire_put_u32(p + 4, (uint32_t)(WIFEXITED(status) ? WEXITSTATUS(status)
 									: WTERMSIG(status)));
@@ -109,7 +122,11 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			_exit(0);
 		session_arm(&s, epfd);
 		struct epoll_event evs[8];
-		int timeout = exited ? 10 : -1;
+		if (kill_at && !exited && now_ms() >= kill_at) {
+			kill(-cmd.pid, SIGKILL);
+			kill_at = 0;
+		}
+		int timeout = exited ? 10 : kill_at ? (int)(kill_at - now_ms()) + 1 : -1;
 		int n = epoll_wait(epfd, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 != 100) {
@@ -118,11 +135,15 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			}
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				;
+				if (si.ssi_signo == SIGTERM && !exited && !kill_at) {
+					kill(-cmd.pid, SIGTERM);
+					kill_at = now_ms() + TERM_GRACE_MS;
+				}
 			int st;
 			pid_t pid;
 			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 				if (pid == cmd.pid && !exited) {
+					trace_mark(&trace, "exited");
 					exited = 1;
 					status = st;
 					deadline = now_ms() + LINGER_MS;

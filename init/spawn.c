@@ -54,6 +54,9 @@ static _Noreturn void child_exec(const struct config *c, int fds[3], int pty_sla
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* An ignored signal stays ignored across exec: the relay's SIGPIPE
+	 * must not be the command's. */
+	signal(SIGPIPE, SIG_DFL);
 	if (setsid() < 0)
 		child_fail(126, "setsid", NULL);
 	if (pty_slave >= 0 && ioctl(pty_slave, TIOCSCTTY, 0) < 0)

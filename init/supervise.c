@@ -25,6 +25,9 @@
 /* A shutdown asked of PID 1 (SIGTERM, Ctrl-Alt-Del) gives the command this
  * long to end after SIGTERM before its group gets SIGKILL. */
 #define SHUTDOWN_GRACE_MS 10000
+/* Serving the agent, the commands are the agent's: their relays give each
+ * that grace and report its status; PID 1 waits for them a little longer. */
+#define SERVE_GRACE_MS (SHUTDOWN_GRACE_MS + 2000)
 
 enum { TAG_SIGNAL = 100, TAG_TIMER };
 
@@ -215,7 +218,7 @@ static void advance(struct pid1 *p)
 		p->children_left = 1;
 		reap(p);
 		p->phase = TERMINATING;
-		arm_timer(p, GRACE_MS);
+		arm_timer(p, p->serving ? SERVE_GRACE_MS : GRACE_MS);
 		/* fall through */
 	case TERMINATING:
 		if (p->children_left && !p->timer_fired)

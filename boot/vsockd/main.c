@@ -209,6 +209,7 @@ int main(int argc, char **argv)
 			}
 		}
 		vsock_dev_pump(vs);
+		vsock_dev_collect(vs);
 	}
 done:
 	vsock_dev_free(vs);

@@ -35,6 +35,8 @@ struct conn {
 	int readable, writable;    /* edge-triggered readiness not yet used up */
 	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
 	int host_eof, shutdown_sent;
+	int credit_asked;          /* a CREDIT_REQUEST is out; one is enough */
+	int dead;                  /* closed; freed after the current epoll batch */
 };
 
 struct ctl {
@@ -49,6 +51,7 @@ struct vsock_dev {
 	const char *uds;
 	int epfd;
 	struct conn *conns;
+	struct conn *dead;  /* closed connections the epoll batch may still name */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
@@ -141,7 +144,19 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 			v->ctl[i].conn = NULL;
 	close(c->fd);
 	queue_free(&c->to_fd);
-	free(c);
+	/* An event for it may still wait in the batch being handled. */
+	c->dead = 1;
+	c->next = v->dead;
+	v->dead = c;
+}
+
+void vsock_dev_collect(struct vsock_dev *v)
+{
+	while (v->dead) {
+		struct conn *c = v->dead;
+		v->dead = c->next;
+		free(c);
+	}
 }
 
 /* Ends a connection with RST to the guest (unless it was never known there). */
@@ -253,6 +268,9 @@ static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uin
 			queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
 		return;
 	}
+	/* Only news of more credit is worth asking again after. */
+	if (h->buf_alloc != c->peer_buf_alloc || h->fwd_cnt != c->peer_fwd_cnt)
+		c->credit_asked = 0;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
@@ -395,7 +413,11 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 {
 	uint32_t credit = vsock_credit(c->peer_buf_alloc, c->peer_fwd_cnt, c->tx_cnt);
 	if (credit == 0) {
-		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
+		/* The guest answers with its credit whether it changed or not:
+		 * asking on every pass would be a busy loop of requests. */
+		if (!c->credit_asked)
+			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
+		c->credit_asked = 1;
 		return 0;
 	}
 	struct chain ch;
@@ -476,6 +498,8 @@ static void fill_rx(struct vsock_dev *v)
 void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 {
 	struct conn *c = ptr;
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT)
 		c->writable = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -509,5 +533,6 @@ void vsock_dev_free(struct vsock_dev *v)
 {
 	while (v->conns)
 		conn_free(v, v->conns);
+	vsock_dev_collect(v);
 	free(v);
 }

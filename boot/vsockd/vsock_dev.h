@@ -30,5 +30,8 @@ void vsock_dev_kick(struct vsock_dev *v, int q);
 void vsock_dev_pump(struct vsock_dev *v);
 /* Closes every connection (QEMU went away). */
 void vsock_dev_free(struct vsock_dev *v);
+/* Frees the connections closed while handling an epoll batch; call it
+ * after each batch, when no event can name them any more. */
+void vsock_dev_collect(struct vsock_dev *v);
 
 #endif
