@@ -21,6 +21,7 @@ const char run_usage[] =
 	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
 	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
 	"  --timeout SECONDS  --append 'ARGS'     kill the VM after SECONDS (exit 124); kernel args\n"
+	"                                         (--append is repeatable)\n"
 	"  -v, --volume HOST:GUEST[:ro][,cache=M] share a host directory (repeatable)\n"
 	"  --fs 9p|virtiofs                       how volumes are shared (default 9p)\n"
 	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
@@ -224,8 +225,16 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 	char *end;
 	while ((c = getopt_long(argc, argv, "+:m:e:w:u:v:ith", long_opts, NULL)) != -1) {
 		if (!allowed(cmd, c)) {
-			snprintf(err, errlen, "option '%s' does not apply to wisp %s", argv[optind - 1],
-				 cmd_names[cmd]);
+			const char *name = "?";
+			for (const struct option *l = long_opts; l->name; l++)
+				if (l->val == c)
+					name = l->name;
+			if (c < 256)
+				snprintf(err, errlen, "option '-%c' does not apply to wisp %s", c,
+					 cmd_names[cmd]);
+			else
+				snprintf(err, errlen, "option '--%s' does not apply to wisp %s", name,
+					 cmd_names[cmd]);
 			return -1;
 		}
 		switch (c) {
@@ -281,7 +290,13 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 				return fail(err, errlen, "invalid --timeout '%s': want seconds > 0", optarg);
 			break;
 		case OPT_APPEND:
-			o->append = optarg;
+			/* Repeatable: each adds its words. */
+			if (strlen(o->append_buf) + strlen(optarg) + 2 > sizeof(o->append_buf))
+				return fail(err, errlen, "--append: too long (max %s bytes)", "2047");
+			if (o->append_buf[0])
+				strcat(o->append_buf, " ");
+			strcat(o->append_buf, optarg);
+			o->append = o->append_buf;
 			break;
 		case OPT_VERBOSE:
 			o->verbose = 1;

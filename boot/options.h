@@ -31,7 +31,8 @@ struct run_opts {
 	int interactive, tty;
 	int tty_given;        /* -t or -i was on the command line */
 	double timeout;       /* seconds; 0: none */
-	const char *append;
+	const char *append;   /* NULL, or append_buf: every --append, space-separated */
+	char append_buf[2048];
 	int verbose;
 	int help;
 	struct volume volumes[OPTIONS_MAX_VOLUMES];

@@ -1070,8 +1070,10 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 				       .memory_mib = o->memory_mib, .cpus = o->cpus };
 		snprintf(st.vmm, sizeof(st.vmm), "%s", o->vmm);
 		runtime_write_state(r.vm_dir, &st);
+	} else {
+		/* For `start`, --timeout bounds the wait until ready: its own. */
+		start_timeout();
 	}
-	start_timeout();
 	if (stdin_open)
 		r.stdin_fd = STDIN_FILENO;
 	if (tty && stdin_open && term_raw(STDIN_FILENO) == 0)

@@ -121,25 +121,28 @@ int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t er
 		rmdir(tmp);
 		return -1;
 	}
+	/* dir is only filled in on success: the caller removes what it names. */
+	char target[RUNTIME_PATH_MAX + 64];
 	if (name)
-		snprintf(dir, size, "%s/%s", root, name);
+		snprintf(target, sizeof(target), "%s/%s", root, name);
 	else
-		snprintf(dir, size, "%s/" RUN_PREFIX "%s", root, strrchr(tmp, '-') + 1);
-	for (int attempt = 0; rename(tmp, dir) < 0; attempt++) {
+		snprintf(target, sizeof(target), "%s/" RUN_PREFIX "%s", root, strrchr(tmp, '-') + 1);
+	for (int attempt = 0; rename(tmp, target) < 0; attempt++) {
 		int saved = errno;
-		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 && !runtime_alive(dir)) {
-			runtime_remove(dir); /* what a dead supervisor left */
+		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 && !runtime_alive(target)) {
+			runtime_remove(target); /* what a dead supervisor left */
 			continue;
 		}
 		if (saved == EEXIST || saved == ENOTEMPTY)
-			snprintf(err, errlen, "a VM named %s is already running", name ? name : dir);
+			snprintf(err, errlen, "a VM named %s is already running", name ? name : target);
 		else
-			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(saved));
+			snprintf(err, errlen, "cannot create %s: %s", target, strerror(saved));
 		runtime_remove(tmp);
 		close(fd);
 		errno = saved;
 		return -1;
 	}
+	snprintf(dir, size, "%s", target);
 	return fd;
 }
 

@@ -213,7 +213,7 @@ def test_bad_names_and_unknown_vms_are_one_line_125(rt):
                        (("start", "--name", "a/b"), b"invalid --name"),
                        (("start",), b"needs --name"),
                        (("start", "--name", "x", "--", "ls"), b"takes no command"),
-                       (("exec", "x", "-m", "64", "--", "ls"), b"does not apply to wisp exec")]:
+                       (("exec", "x", "-m", "64", "--", "ls"), b"option '-m' does not apply to wisp exec")]:
         r = rt.wisp(*args)
         assert r.returncode == 125 and text in r.stderr, (args, r)
 

@@ -191,26 +191,30 @@ def test_killed_launcher_leaves_no_vmm():
     assert vmm_processes(tag) == []
 
 
-def test_trace_follows_the_output_and_json_is_ordered(tmp_path):
+@pytest.mark.parametrize("path,steps", [
+    ("vsock", ["init", "mounted", "channel", "shares", "agent", "exec", "spawned", "exited"]),
+    ("virtio", ["init", "mounted", "channel", "shares", "spawned", "exited", "reported"])])
+def test_trace_follows_the_output_and_json_is_ordered(tmp_path, path, steps):
     import json
     out = tmp_path / "trace.json"
-    r = wisp("run", "--trace", "--trace-json", str(out), "--", "sh", "-c", "echo done; exit 2")
+    opts = ["--no-vsock"] if path == "virtio" else []
+    r = wisp("run", *opts, "--trace", "--trace-json", str(out), "--", "sh", "-c", "echo done; exit 2")
     assert (r.returncode, r.stdout) == (2, b"done\n"), r
     assert b"wisp trace (ms)" in r.stderr
     for step in (b"init", b"mounted", b"spawned", b"exited", b"hello", b"vm gone"):
         assert step in r.stderr, step
     t = json.loads(out.read_text())
-    steps = ["init", "mounted", "channel", "shares", "spawned", "exited", "reported"]
     times = [t["guest_ms"][s] for s in steps]
     assert times == sorted(times) and times[0] > 0, t
     host = t["host_ms"]
-    assert 0 < host["hello"] <= host["status"] <= host["vm_gone"], t
+    assert 0 < host.get("ready", host["hello"]) <= host["hello"] <= host["status"] <= host["vm_gone"], t
+    assert ("ready" in host) == (path == "vsock"), t
     assert t["exit_status"] == 2
 
 
 def test_console_marker_carries_the_status_without_a_channel():
-    # wisp.io=console: no framed stream at all; only the console marker line.
-    r = wisp("run", "--append", "wisp.io=console", "--", "sh", "-c", "echo on-console; exit 9")
+    # A VMM without vsock or virtio-serial: only the console marker line.
+    r = wisp("run", "--no-vsock", "--append", "wisp.io=console", "--", "sh", "-c", "echo on-console; exit 9")
     assert r.returncode == 9, r
     assert r.stdout == b""
     assert b"WISP-EXIT" not in r.stderr
@@ -218,7 +222,7 @@ def test_console_marker_carries_the_status_without_a_channel():
 
 def test_marker_needs_the_nonce():
     # A command that prints a marker-like line cannot fake its status.
-    r = wisp("run", "--append", "wisp.io=console", "--", "sh", "-c",
+    r = wisp("run", "--no-vsock", "--append", "wisp.io=console", "--", "sh", "-c",
              "echo 'WISP-EXIT 0000 3' > /dev/console; exit 4")
     assert r.returncode == 4, r
 

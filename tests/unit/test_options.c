@@ -116,8 +116,75 @@ static void test_kcmdline(void)
 	CHECK(strstr(err, "do not fit") != NULL);
 }
 
+static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const char *const *words)
+{
+	static char *argv[64];
+	int argc = 0;
+	argv[argc++] = "x";
+	for (; words[argc - 1]; argc++)
+		argv[argc] = (char *)words[argc - 1];
+	argv[argc] = NULL;
+	err[0] = '\0';
+	return parse_options(cmd, argc, argv, o, err, OPTIONS_ERR_LEN);
+}
+
+static void test_start_exec_and_serve(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
+	const char *start[] = { "--name", "web-1.a_b", "-m", "64", "--append", "a=1", "--append", "b=2",
+				NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, start), 0);
+	CHECK_STR(o.name, "web-1.a_b");
+	CHECK_STR(o.append, "a=1 b=2");
+	const char *noname[] = { "-m", "64", NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, noname), -1);
+	CHECK_STR(err, "wisp start needs --name NAME");
+	const char *cmd[] = { "--name", "x", "--", "ls", NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, cmd), -1);
+	CHECK_STR(err, "wisp start takes no command ('ls'): use wisp exec");
+	const char *tty[] = { "--name", "x", "-t", NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, tty), -1);
+	CHECK_STR(err, "option '-t' does not apply to wisp start");
+	const char *vmopt[] = { "--vmm", "qemu-q35", "--", "ls", NULL };
+	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, vmopt), -1);
+	CHECK_STR(err, "option '--vmm' does not apply to wisp exec");
+	const char *none[] = { "-i", NULL };
+	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, none), -1);
+	CHECK_STR(err, "wisp exec needs a command");
+	const char *both[] = { "--vsock", "/tmp/v", "--no-vsock", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, err, both), -1);
+	const char *named[] = { "--name", "x", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, err, named), -1);
+	CHECK_STR(err, "option '--name' does not apply to wisp run");
+
+	CHECK(vm_name_valid("a"));
+	CHECK(!vm_name_valid(""));
+	CHECK(!vm_name_valid("../x"));
+	CHECK(!vm_name_valid("-x"));
+	CHECK(!vm_name_valid(".x"));
+	CHECK(!vm_name_valid("012345678901234567890123456789012"));
+
+	/* Serving: the command goes in the EXEC frame, not on the kernel line. */
+	const char *exec[] = { "-u", "5:6", "-w", "/w", "--", "echo", "hi", NULL };
+	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, exec), 0);
+	struct guest_setup g = { .o = &o, .nonce = "00", .serve = 1, .tty = 1, .rows = 30, .cols = 100 };
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " wisp.io=vsock") != NULL);
+	CHECK(strstr(line, "wisp.cmd") == NULL && strstr(line, "wisp.user") == NULL);
+	static char keys[65536];
+	CHECK(build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err)) > 0);
+	CHECK(strstr(keys, " wisp.cmd=ZWNobwBoaQA=") != NULL);
+	CHECK(strstr(keys, " wisp.user=5:6") != NULL);
+	CHECK(strstr(keys, " wisp.cwd=L3cA") != NULL);
+	CHECK(strstr(keys, " wisp.tty=30x100") != NULL);
+	CHECK(strstr(keys, "wisp.nonce") == NULL);
+	CHECK_INT(build_exec_keys(&g, keys, 10, err, sizeof(err)), -1);
+}
+
 int main(void)
 {
+	test_start_exec_and_serve();
 	test_defaults_and_command();
 	test_all_options();
 	test_errors();
