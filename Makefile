@@ -85,7 +85,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
 $(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
-$(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c \
+	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c tests/unit/fake_guest.c tests/unit/fake_guest.h
 $(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
 	@mkdir -p $(OUT)/unit
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.c,$^)

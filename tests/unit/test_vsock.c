@@ -1,9 +1,15 @@
-/* Unit tests of wisp-vsockd's parsers: the virtio-vsock header and its
- * checks, credit arithmetic, the hybrid CONNECT line, and the validation
- * of vhost-user messages. No QEMU involved. */
+/* Unit tests of wisp-vsockd: the virtio-vsock header and its checks,
+ * credit arithmetic, the hybrid CONNECT line, the validation of vhost-user
+ * messages, and the device itself driven through a fake guest (guest RAM
+ * in a memfd, split rings written by hand; see fake_guest.h). No QEMU. */
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "../../boot/vsockd/vhost_user.h"
 #include "../../boot/vsockd/vsock_proto.h"
 #include "check.h"
+#include "fake_guest.h"
 
 static void test_header_roundtrip(void)
 {
@@ -129,6 +135,195 @@ static void test_vhost_user_checks(void)
 	CHECK_STR(vu_check(&m, 2), "unsupported request");
 }
 
+/* ---- the device, through the fake guest ---- */
+
+#define LISTEN_PORT 5000
+#define NO_LISTENER_PORT 7777
+
+static struct fake_guest G;
+static int listen_fd = -1;
+static uint8_t payload[VSOCK_MAX_PAYLOAD];
+
+static struct fake_guest *start(void)
+{
+	struct fg_conf c;
+	fg_default_conf(&c);
+	int r = fg_start(&G, &c);
+	CHECK_INT(r, 0);
+	return &G;
+}
+
+/* The next packet to the guest, with its op (0 when there is none). */
+static int recv_op(struct fake_guest *g, struct vsock_hdr *h, size_t *len)
+{
+	memset(h, 0, sizeof(*h));
+	int r = fg_recv(g, h, payload, sizeof(payload), len);
+	return r == 1 ? h->op : 0;
+}
+
+/* A guest connection from guest_port to the host program at LISTEN_PORT:
+ * REQUEST, RESPONSE; returns the host program's end and the RESPONSE. */
+static int open_guest_conn(struct fake_guest *g, uint32_t guest_port, uint32_t buf_alloc,
+			   struct vsock_hdr *resp)
+{
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, guest_port, LISTEN_PORT, buf_alloc);
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, resp, NULL), VSOCK_OP_RESPONSE);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static void test_request_to_port_without_listener_gets_rst(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 4, 4096);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+	uint16_t head = fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	uint32_t id = ~0u, len = ~0u;
+	CHECK_INT(fg_used(g, VQ_TX, &id, &len), 1);
+	CHECK_INT(id, head);
+	CHECK_INT(len, 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	CHECK_INT(r.src_cid, VSOCK_HOST_CID);
+	CHECK_INT(r.dst_cid, FG_GUEST_CID);
+	CHECK_INT(r.src_port, NO_LISTENER_PORT);
+	CHECK_INT(r.dst_port, 1234);
+	CHECK_INT(r.len, 0);
+	CHECK_INT(recv_op(g, &r, NULL), 0);
+	fg_stop(g);
+}
+
+/* The backend buffers at most the buf_alloc it advertised: a guest that
+ * sends past it is reset, whatever the host program does not read. */
+static void test_guest_overrunning_its_credit_is_reset(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 16, 4096);
+	struct vsock_hdr resp, r;
+	int host = open_guest_conn(g, 1001, 65536, &resp);
+	CHECK(resp.buf_alloc > 0);
+	size_t sent = 0;
+	int reset = 0;
+	for (int i = 0; i < 64 && !reset; i++) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_RW, 1001, LISTEN_PORT, 65536);
+		h.len = VSOCK_MAX_PAYLOAD;
+		fg_send(g, &h, payload, VSOCK_MAX_PAYLOAD);
+		sent += VSOCK_MAX_PAYLOAD;
+		CHECK(fg_run(g) > 0);
+		int op;
+		while ((op = recv_op(g, &r, NULL)) != 0) {
+			reset |= op == VSOCK_OP_RST;
+			fg_post_rx(g, 1, 4096);
+		}
+	}
+	CHECK(reset);
+	/* What the backend took before the overrunning packet was either
+	 * written to the host program or held within the advertised buffer. */
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(host, payload, sizeof(payload))) > 0)
+		got += (size_t)n;
+	CHECK_INT(n, 0); /* EOF: the backend closed its end */
+	CHECK(sent - VSOCK_MAX_PAYLOAD <= got + resp.buf_alloc);
+	if (sent - VSOCK_MAX_PAYLOAD > got + resp.buf_alloc)
+		fprintf(stderr, "  sent %zu, host got %zu, buf_alloc %u\n", sent, got, resp.buf_alloc);
+	close(host);
+	fg_stop(g);
+}
+
+/* With no credit from the guest nothing is read from the host socket; the
+ * backend asks for credit once, not again each time it runs. */
+static void test_no_host_read_without_guest_credit(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 16, 4096);
+	struct vsock_hdr resp, r;
+	int host = open_guest_conn(g, 1002, 0, &resp);
+	char data[1000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	CHECK_INT(write(host, data, sizeof(data)), sizeof(data));
+	int rw = 0, credit_requests = 0;
+	for (int round = 0; round < 4; round++) {
+		CHECK(fg_run(g) > 0);
+		int op;
+		while ((op = recv_op(g, &r, NULL)) != 0) {
+			rw += op == VSOCK_OP_RW;
+			credit_requests += op == VSOCK_OP_CREDIT_REQUEST;
+		}
+		/* A Linux guest answers with its (still zero) credit. */
+		struct vsock_hdr u = fg_hdr(VSOCK_OP_CREDIT_UPDATE, 1002, LISTEN_PORT, 0);
+		fg_send(g, &u, NULL, 0);
+	}
+	CHECK_INT(rw, 0);
+	CHECK(credit_requests >= 1);
+	/* 100 bytes of room: exactly 100 bytes come, the first 100. */
+	struct vsock_hdr u = fg_hdr(VSOCK_OP_CREDIT_UPDATE, 1002, LISTEN_PORT, 100);
+	fg_send(g, &u, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	size_t len = 0;
+	int op;
+	while ((op = recv_op(g, &r, &len)) == VSOCK_OP_CREDIT_REQUEST)
+		;
+	CHECK_INT(op, VSOCK_OP_RW);
+	CHECK_INT(len, 100);
+	CHECK(memcmp(payload, data, 100) == 0);
+	CHECK(fg_run(g) > 0);
+	while ((op = recv_op(g, &r, &len)) != 0)
+		CHECK(op != VSOCK_OP_RW);
+	close(host);
+	fg_stop(g);
+}
+
+/* Chains the device cannot use are returned unused and nothing else
+ * happens; the queue keeps working after them. */
+static void test_bad_descriptors_are_dropped(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 4, 4096);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+	uint64_t pkt = fg_alloc_buf(g, VQ_TX, VSOCK_HDR_SIZE);
+	vsock_hdr_put(fg_ptr(g, pkt, VSOCK_HDR_SIZE), &h);
+	const struct {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags, next;
+	} bad[] = {
+		{ 0x40000000, VSOCK_HDR_SIZE, 0, 0 },                  /* far outside */
+		{ FG_R0_GPA + FG_R0_SIZE - 20, VSOCK_HDR_SIZE, 0, 0 }, /* runs off region 0 */
+		{ FG_R0_GPA + FG_R0_SIZE + 0x1000, VSOCK_HDR_SIZE, 0, 0 }, /* between regions */
+		{ pkt, 0xffffffffu, 0, 0 },                             /* huge */
+		{ ~0ull - 10, VSOCK_HDR_SIZE, 0, 0 },                   /* wraps */
+		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_NEXT, 0xffff },     /* next out of range */
+		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_INDIRECT, 0 },      /* not offered */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint16_t d = fg_alloc_desc(g, VQ_TX);
+		fg_desc(g, VQ_TX, d, bad[i].addr, bad[i].len, bad[i].flags, bad[i].next);
+		fg_avail(g, VQ_TX, d);
+	}
+	uint16_t loop = fg_alloc_desc(g, VQ_TX); /* a chain that points at itself */
+	fg_desc(g, VQ_TX, loop, pkt, VSOCK_HDR_SIZE, VRING_DESC_F_NEXT, loop);
+	fg_avail(g, VQ_TX, loop);
+	fg_avail(g, VQ_TX, 0x9999); /* a head past the table */
+	CHECK(fg_run(g) > 0);
+	uint32_t id, len;
+	int used = 0;
+	while (fg_used(g, VQ_TX, &id, &len)) {
+		used++;
+		CHECK_INT(len, 0);
+	}
+	CHECK_INT(used, sizeof(bad) / sizeof(bad[0]) + 2);
+	CHECK_INT(recv_op(g, &r, NULL), 0); /* dropped, not answered */
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -136,5 +331,12 @@ int main(void)
 	test_credit();
 	test_connect_line();
 	test_vhost_user_checks();
+	if (fg_open(&G) < 0 || (listen_fd = fg_listen(&G, LISTEN_PORT)) < 0)
+		return 1;
+	test_request_to_port_without_listener_gets_rst();
+	test_guest_overrunning_its_credit_is_reset();
+	test_no_host_read_without_guest_credit();
+	test_bad_descriptors_are_dropped();
+	fg_close(&G);
 	return check_summary("test_vsock");
 }
