@@ -100,6 +100,8 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.
 $(OUT)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c init/config.c common/base64.c
 $(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
 $(OUT)/fuzz/fuzz_vsock: tests/fuzz/fuzz_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/fuzz/fuzz_vsock_dev: tests/fuzz/fuzz_vsock_dev.c tests/unit/fake_guest.c tests/unit/fake_guest.h \
+	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c common/queue.c
 $(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	@mkdir -p $(OUT)/fuzz
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$^)

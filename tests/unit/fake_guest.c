@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ int fg_open(struct fake_guest *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->vhost[0] = g->vhost[1] = g->epfd = -1;
+	signal(SIGPIPE, SIG_IGN); /* as wisp-vsockd does: host programs close early */
 	const char *v = getenv("FG_LOG");
 	log_verbose = v && *v == '1';
 	const char *tmp = getenv("TMPDIR");
