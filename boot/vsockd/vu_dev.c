@@ -230,6 +230,7 @@ int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
 	uint16_t i = head;
+	int writable = 0;
 	for (unsigned hops = 0;; hops++) {
 		if (i >= vq->num || hops >= vq->num || hops >= VQ_MAX_CHAIN)
 			goto bad;
@@ -239,17 +240,23 @@ int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 		uint16_t flags = desc->flags;
 		if (flags & VRING_DESC_F_INDIRECT)
 			goto bad; /* not offered */
-		void *p = gpa_to_host(d, addr, len);
-		if (!p && len)
-			goto bad;
-		if (flags & VRING_DESC_F_WRITE) {
-			c->in[c->nin++] = (struct iovec){ p, len };
-			c->in_len += len;
-		} else {
-			if (c->nin)
-				goto bad; /* readable after writable */
-			c->out[c->nout++] = (struct iovec){ p, len };
-			c->out_len += len;
+		if (flags & VRING_DESC_F_WRITE)
+			writable = 1;
+		else if (writable)
+			goto bad; /* readable after writable */
+		/* An empty descriptor carries nothing, wherever it points: it
+		 * gets no iovec, so every iovec points into guest memory. */
+		if (len) {
+			void *p = gpa_to_host(d, addr, len);
+			if (!p)
+				goto bad;
+			if (flags & VRING_DESC_F_WRITE) {
+				c->in[c->nin++] = (struct iovec){ p, len };
+				c->in_len += len;
+			} else {
+				c->out[c->nout++] = (struct iovec){ p, len };
+				c->out_len += len;
+			}
 		}
 		if (!(flags & VRING_DESC_F_NEXT))
 			return 1;

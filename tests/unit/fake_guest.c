@@ -359,7 +359,7 @@ int fg_recv(struct fake_guest *g, struct vsock_hdr *h, void *payload, size_t cap
 		size_t n = d.len < used_len - at ? d.len : used_len - at;
 		if (n > sizeof(buf) - at)
 			n = sizeof(buf) - at;
-		uint8_t *src = fg_ptr(g, d.addr, n);
+		uint8_t *src = n ? fg_ptr(g, d.addr, n) : buf;
 		if (!src)
 			break;
 		memcpy(buf + at, src, n);

@@ -324,6 +324,28 @@ static void test_bad_descriptors_are_dropped(void)
 	fg_stop(g);
 }
 
+/* A zero-length descriptor carries nothing, wherever it points: the chain
+ * is used as if it were not there (and no NULL pointer reaches memcpy). */
+static void test_zero_length_descriptors_carry_nothing(void)
+{
+	struct fake_guest *g = start();
+	uint16_t rx[2] = { fg_alloc_desc(g, VQ_RX), fg_alloc_desc(g, VQ_RX) };
+	fg_desc(g, VQ_RX, rx[0], 0x40000000, 0, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, rx[1]);
+	fg_desc(g, VQ_RX, rx[1], fg_alloc_buf(g, VQ_RX, 4096), 4096, VRING_DESC_F_WRITE, 0);
+	fg_avail(g, VQ_RX, rx[0]);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+	uint64_t pkt = fg_alloc_buf(g, VQ_TX, VSOCK_HDR_SIZE);
+	vsock_hdr_put(fg_ptr(g, pkt, VSOCK_HDR_SIZE), &h);
+	uint16_t tx[2] = { fg_alloc_desc(g, VQ_TX), fg_alloc_desc(g, VQ_TX) };
+	fg_desc(g, VQ_TX, tx[0], pkt, VSOCK_HDR_SIZE, VRING_DESC_F_NEXT, tx[1]);
+	fg_desc(g, VQ_TX, tx[1], 0x40000000, 0, 0, 0);
+	fg_avail(g, VQ_TX, tx[0]);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	CHECK_INT(r.src_port, NO_LISTENER_PORT);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -337,6 +359,7 @@ int main(void)
 	test_guest_overrunning_its_credit_is_reset();
 	test_no_host_read_without_guest_credit();
 	test_bad_descriptors_are_dropped();
+	test_zero_length_descriptors_carry_nothing();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
