@@ -61,8 +61,14 @@ static void *gpa_to_host(const struct vu_dev *d, uint64_t gpa, uint64_t len)
 	return translate(d, gpa, len, 0);
 }
 
+static int misaligned(const void *p, uintptr_t align)
+{
+	return (uintptr_t)p % align != 0;
+}
+
 /* Ring addresses are QEMU's virtual addresses; they can only be resolved
- * once the memory table is known, and again whenever it changes. */
+ * once the memory table is known, and again whenever it changes. The
+ * guest chooses them, so they are checked like everything else it sends. */
 static void map_rings(struct vu_dev *d, int q)
 {
 	struct vq *vq = &d->vq[q];
@@ -73,8 +79,15 @@ static void map_rings(struct vu_dev *d, int q)
 	vq->avail = translate(d, a->avail, sizeof(struct vring_avail) + 2 * vq->num + 2, 1);
 	vq->used = translate(d, a->used,
 			     sizeof(struct vring_used) + sizeof(struct vring_used_elem) * vq->num + 2, 1);
-	if (!vq->desc || !vq->avail || !vq->used) {
-		log_msg("queue %d: ring addresses outside guest memory", q);
+	const char *why = NULL;
+	if (!vq->desc || !vq->avail || !vq->used)
+		why = "outside guest memory";
+	else if (misaligned(vq->desc, VRING_DESC_ALIGN_SIZE) ||
+		 misaligned(vq->avail, VRING_AVAIL_ALIGN_SIZE) ||
+		 misaligned(vq->used, VRING_USED_ALIGN_SIZE))
+		why = "misaligned"; /* virtio 1.0 section 2.4: 16, 2, 4 */
+	if (why) {
+		log_msg("queue %d: ring addresses %s", q, why);
 		vq->desc = NULL;
 		vq->avail = NULL;
 		vq->used = NULL;

@@ -346,6 +346,32 @@ static void test_zero_length_descriptors_carry_nothing(void)
 	fg_stop(g);
 }
 
+/* Rings where virtio does not allow them (desc 16-, avail 2-, used 4-byte
+ * aligned) leave the queue unusable instead of being read askew. */
+static void test_misaligned_rings_are_refused(void)
+{
+	static const uint64_t skew[3][3] = { { 8, 0, 0 }, { 0, 1, 0 }, { 0, 0, 2 } };
+	for (int k = 0; k < 3; k++) {
+		struct fake_guest *g = start();
+		CHECK(vq_ready(&g->dev, VQ_TX));
+		struct fg_ring_conf rc = g->ring[VQ_TX].c;
+		rc.desc += skew[k][0];
+		rc.avail += skew[k][1];
+		rc.used += skew[k][2];
+		fg_set_ring(g, VQ_TX, &rc);
+		CHECK(!vq_ready(&g->dev, VQ_TX));
+		CHECK(strstr(fg_last_log, "misaligned") != NULL);
+		fg_post_rx(g, 4, 4096);
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+		fg_send(g, &h, NULL, 0);
+		CHECK(fg_run(g) > 0);
+		uint32_t id, len;
+		CHECK_INT(fg_used(g, VQ_TX, &id, &len), 0);
+		CHECK_INT(recv_op(g, &r, NULL), 0);
+		fg_stop(g);
+	}
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -360,6 +386,7 @@ int main(void)
 	test_no_host_read_without_guest_credit();
 	test_bad_descriptors_are_dropped();
 	test_zero_length_descriptors_carry_nothing();
+	test_misaligned_rings_are_refused();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
