@@ -35,6 +35,7 @@ struct conn {
 	int readable, writable;    /* edge-triggered readiness not yet used up */
 	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
 	int host_eof, shutdown_sent;
+	int credit_requested;      /* asked the guest for credit since it last had room */
 };
 
 struct ctl {
@@ -395,9 +396,14 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 {
 	uint32_t credit = vsock_credit(c->peer_buf_alloc, c->peer_fwd_cnt, c->tx_cnt);
 	if (credit == 0) {
-		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
+		/* Once per stall: a Linux guest answers every request, and asking
+		 * on every pass would ping-pong with it while its reader sleeps. */
+		if (!c->credit_requested)
+			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
+		c->credit_requested = 1;
 		return 0;
 	}
+	c->credit_requested = 0;
 	struct chain ch;
 	int r = vq_pop(v->vu, vq, &ch);
 	if (r <= 0)
