@@ -494,12 +494,6 @@ void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 	flush_to_fd(v, c);
 }
 
-void vsock_dev_kick(struct vsock_dev *v, int q)
-{
-	if (q == VQ_TX)
-		drain_tx(v);
-}
-
 void vsock_dev_pump(struct vsock_dev *v)
 {
 	drain_tx(v);

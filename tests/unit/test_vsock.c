@@ -372,6 +372,25 @@ static void test_misaligned_rings_are_refused(void)
 	}
 }
 
+/* The guest resets a connection while its host socket has news: both in
+ * one batch of events. The connection goes and the event for it is not
+ * acted on after it is freed (ASan would say). */
+static void test_guest_reset_and_host_data_in_one_batch(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 8, 4096);
+	struct vsock_hdr resp, h = fg_hdr(VSOCK_OP_RST, 1003, LISTEN_PORT, 0);
+	int host = open_guest_conn(g, 1003, 65536, &resp);
+	CHECK_INT(write(host, "x", 1), 1);
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	char c;
+	ssize_t n = read(host, &c, 1);
+	CHECK(n == 0 || (n < 0 && errno == ECONNRESET)); /* reset with "x" unread */
+	close(host);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -387,6 +406,7 @@ int main(void)
 	test_bad_descriptors_are_dropped();
 	test_zero_length_descriptors_carry_nothing();
 	test_misaligned_rings_are_refused();
+	test_guest_reset_and_host_data_in_one_batch();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
