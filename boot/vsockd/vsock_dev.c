@@ -98,6 +98,12 @@ static uint32_t alloc_port(struct vsock_dev *v)
 static void queue_ctl(struct vsock_dev *v, struct conn *c, uint32_t host_port, uint32_t guest_port,
 		      uint16_t op, uint32_t flags)
 {
+	/* Credit news is filled in when it is sent: one pending per
+	 * connection says it all, however often it was asked for. */
+	if (c && (op == VSOCK_OP_CREDIT_UPDATE || op == VSOCK_OP_CREDIT_REQUEST))
+		for (size_t i = 0; i < v->nctl; i++)
+			if (v->ctl[i].conn == c && v->ctl[i].op == op)
+				return;
 	if (v->nctl == MAX_CTL) {
 		log_msg("control queue full: dropping op %u", op);
 		return;

@@ -391,6 +391,38 @@ static void test_guest_reset_and_host_data_in_one_batch(void)
 	fg_stop(g);
 }
 
+/* Credit news for a connection is one packet however often it was asked
+ * for while the guest had no rx buffers: it must not crowd the control
+ * queue until an RST is dropped. */
+static void test_repeated_credit_news_is_queued_once(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 1, 4096); /* for the RESPONSE, then none */
+	struct vsock_hdr resp, r;
+	int host = open_guest_conn(g, 1004, 65536, &resp);
+	for (int i = 0; i < 1100; i++) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_CREDIT_REQUEST, 1004, LISTEN_PORT, 65536);
+		fg_send(g, &h, NULL, 0);
+		fg_run(g);
+	}
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536);
+	fg_send(g, &h, NULL, 0);
+	fg_run(g);
+	int updates = 0, rst = 0, got, op;
+	do { /* rx buffers until the backend has nothing more to say */
+		fg_post_rx(g, 64, 256);
+		fg_run(g);
+		for (got = 0; (op = recv_op(g, &r, NULL)) != 0; got++) {
+			updates += op == VSOCK_OP_CREDIT_UPDATE;
+			rst += op == VSOCK_OP_RST && r.src_port == NO_LISTENER_PORT;
+		}
+	} while (got == 64);
+	CHECK_INT(updates, 1);
+	CHECK_INT(rst, 1);
+	close(host);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -407,6 +439,7 @@ int main(void)
 	test_zero_length_descriptors_carry_nothing();
 	test_misaligned_rings_are_refused();
 	test_guest_reset_and_host_data_in_one_batch();
+	test_repeated_credit_news_is_queued_once();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
