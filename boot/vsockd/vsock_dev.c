@@ -34,6 +34,7 @@ struct conn {
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	int readable, writable;    /* edge-triggered readiness not yet used up */
 	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
+	int fd_shut;               /* ...passed on: shutdown(fd, SHUT_WR) done */
 	int host_eof, shutdown_sent;
 	int credit_requested;      /* asked the guest for credit since it last had room */
 };
@@ -211,7 +212,11 @@ static void flush_to_fd(struct vsock_dev *v, struct conn *c)
 	if (c->fwd_cnt - c->fwd_cnt_sent >= CREDIT_UPDATE_EVERY)
 		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_UPDATE, 0);
 	if (c->guest_done_sending && queue_len(&c->to_fd) == 0) {
-		shutdown(c->fd, SHUT_WR);
+		/* Once: shutdown() wakes the socket's own epoll entry, so doing
+		 * it on every event would make the next event, and spin. */
+		if (!c->fd_shut)
+			shutdown(c->fd, SHUT_WR);
+		c->fd_shut = 1;
 		if (c->host_eof) /* both directions done */
 			conn_reset(v, c);
 	}

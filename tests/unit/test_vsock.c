@@ -423,6 +423,31 @@ static void test_repeated_credit_news_is_queued_once(void)
 	fg_stop(g);
 }
 
+/* The guest is done sending, the host program still has to answer: the
+ * host sees EOF, its answer still reaches the guest, and the backend goes
+ * quiet meanwhile (shutdown() on a Unix socket wakes its own epoll entry,
+ * so shutting down again on each event would spin). */
+static void test_guest_half_close_goes_quiet(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 8, 4096);
+	struct vsock_hdr resp, r, h = fg_hdr(VSOCK_OP_SHUTDOWN, 1005, LISTEN_PORT, 65536);
+	int host = open_guest_conn(g, 1005, 65536, &resp);
+	h.flags = VSOCK_SHUTDOWN_SEND;
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	char c;
+	CHECK_INT(read(host, &c, 1), 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(write(host, "answer", 6), 6);
+	CHECK(fg_run(g) > 0);
+	size_t len = 0;
+	CHECK_INT(recv_op(g, &r, &len), VSOCK_OP_RW);
+	CHECK(len == 6 && memcmp(payload, "answer", 6) == 0);
+	close(host);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -440,6 +465,7 @@ int main(void)
 	test_misaligned_rings_are_refused();
 	test_guest_reset_and_host_data_in_one_batch();
 	test_repeated_credit_news_is_queued_once();
+	test_guest_half_close_goes_quiet();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
