@@ -506,6 +506,12 @@ static void teardown(void)
 	}
 }
 
+/* FG_LOG=1 shows the actions along with the daemon's log lines. */
+static int trace;
+static const char *const action_names[] = { "tx", "tx", "desc", "avail", "avail_idx", "mem", "rx",
+					     "run", "host_connect", "host_io", "host_accept",
+					     "vhost", "run" };
+
 static void cleanup(void)
 {
 	fg_close(&G);
@@ -527,6 +533,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (listeners[1] = fg_listen(&G, LISTEN_B)) < 0)
 		abort();
 	atexit(cleanup);
+	const char *log = getenv("FG_LOG");
+	trace = log && *log == '1';
 	memset(scratch, 'x', sizeof(scratch));
 	return 0;
 }
@@ -536,7 +544,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = { data, size };
 	setup(&in);
 	for (int i = 0; i < MAX_ACTIONS && in.n > 0; i++) {
-		switch (u8(&in) % 13) {
+		uint8_t action = u8(&in) % 13;
+		if (trace)
+			fprintf(stderr, "action %d: %s\n", i, action_names[action]);
+		switch (action) {
 		case 0:
 		case 1:
 			act_tx(&in);
