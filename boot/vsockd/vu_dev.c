@@ -170,6 +170,7 @@ int vu_dev_handle(struct vu_dev *d, int sock, struct vu_msg *m)
 	case VU_SET_VRING_BASE:
 		vq = &d->vq[m->p.state.index];
 		vq->last_avail = vq->used_idx = (uint16_t)m->p.state.num;
+		vq->broken = 0;
 		return 0;
 	case VU_GET_VRING_BASE: {
 		/* QEMU stops the ring: report where we are and let go of it. */
@@ -235,8 +236,17 @@ static uint16_t avail_idx(const struct vq *vq)
 
 int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 {
-	if (vq->last_avail == avail_idx(vq))
+	uint16_t avail = avail_idx(vq);
+	if (vq->broken || vq->last_avail == avail)
 		return 0;
+	if ((uint16_t)(avail - vq->last_avail) > vq->num) {
+		/* More new chains than the ring holds: what is past the ring
+		 * would be stale entries, packets handled before. */
+		log_msg("avail index %u is more than %u chains past %u: queue stopped", avail,
+			vq->num, vq->last_avail);
+		vq->broken = 1;
+		return 0;
+	}
 	uint16_t head = vq->avail->ring[vq->last_avail % vq->num];
 	vq->last_avail++;
 	c->head = head;

@@ -448,6 +448,34 @@ static void test_guest_half_close_goes_quiet(void)
 	fg_stop(g);
 }
 
+/* A guest that claims more new chains than its ring holds has a broken
+ * ring: the stale entries are not replayed (their packets were handled
+ * already); the queue stops until QEMU sets the ring up again. */
+static void test_avail_index_past_the_ring_stops_the_queue(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 64, 256);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	uint32_t id, len;
+	CHECK_INT(fg_used(g, VQ_TX, &id, &len), 1);
+	fg_set_avail_idx(g, VQ_TX, (uint16_t)(g->ring[VQ_TX].avail_idx + FG_NUM + 1));
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(fg_used(g, VQ_TX, &id, &len), 0);
+	CHECK_INT(recv_op(g, &r, NULL), 0);
+	CHECK(strstr(fg_last_log, "avail index") != NULL);
+	/* QEMU restarting the ring where the guest now is brings it back. */
+	struct vu_msg m = fg_msg(VU_SET_VRING_BASE, sizeof(struct vu_state));
+	m.p.state = (struct vu_state){ VQ_TX, g->ring[VQ_TX].avail_idx };
+	CHECK_INT(fg_vhost(g, &m), 0);
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -466,6 +494,7 @@ int main(void)
 	test_guest_reset_and_host_data_in_one_batch();
 	test_repeated_credit_news_is_queued_once();
 	test_guest_half_close_goes_quiet();
+	test_avail_index_past_the_ring_stops_the_queue();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
