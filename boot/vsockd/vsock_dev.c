@@ -376,7 +376,8 @@ static void fill_hdr(struct vsock_dev *v, struct vsock_hdr *h, struct conn *c, u
 	}
 }
 
-/* Sends one control packet if an rx buffer is there. */
+/* Sends one control packet if an rx buffer is there: 1 sent, 0 no buffer,
+ * -1 a malformed chain was dropped (the packet waits for the next one). */
 static int send_ctl(struct vsock_dev *v, struct vq *vq)
 {
 	struct chain ch;
@@ -471,7 +472,7 @@ static void fill_rx(struct vsock_dev *v)
 	if (!vq_ready(v->vu, VQ_RX))
 		return;
 	while (v->nctl > 0)
-		if (send_ctl(v, vq) <= 0)
+		if (send_ctl(v, vq) == 0)
 			return;
 	int progress = 1;
 	while (progress) {
@@ -484,7 +485,7 @@ static void fill_rx(struct vsock_dev *v)
 			int r = send_data(v, vq, c);
 			progress |= r > 0;
 			while (v->nctl > 0) /* a SHUTDOWN or CREDIT_REQUEST just queued */
-				if (send_ctl(v, vq) <= 0)
+				if (send_ctl(v, vq) == 0)
 					return;
 		}
 	}

@@ -476,6 +476,23 @@ static void test_avail_index_past_the_ring_stops_the_queue(void)
 	fg_stop(g);
 }
 
+/* A malformed rx chain is returned and the next one is used, in the same
+ * pass: control packets do not wait for some later event. */
+static void test_bad_rx_chain_does_not_hold_up_control_packets(void)
+{
+	struct fake_guest *g = start();
+	uint16_t d = fg_alloc_desc(g, VQ_RX);
+	fg_desc(g, VQ_RX, d, 0x40000000, 4096, VRING_DESC_F_WRITE, 0);
+	fg_avail(g, VQ_RX, d);
+	fg_post_rx(g, 1, 4096);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
+	fg_send(g, &h, NULL, 0);
+	vsock_dev_pump(g->vs); /* one pass, as after one batch of events */
+	CHECK_INT(fg_recv(g, &r, NULL, 0, NULL), -1); /* the bad one, unused */
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	fg_stop(g);
+}
+
 int main(void)
 {
 	test_header_roundtrip();
@@ -495,6 +512,7 @@ int main(void)
 	test_repeated_credit_news_is_queued_once();
 	test_guest_half_close_goes_quiet();
 	test_avail_index_past_the_ring_stops_the_queue();
+	test_bad_rx_chain_does_not_hold_up_control_packets();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
