@@ -20,6 +20,7 @@
  *            new kick fd, new base, size, addresses, memory table, reset
  * Everything is undone at the end of each input; nothing forks. */
 #include <errno.h>
+#include <sanitizer/common_interface_defs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,8 @@ static uint8_t scratch[HOST_CHUNK];
  * the guest-side listeners, one nobody listens on, the extremes. */
 static uint32_t port(struct in *in)
 {
-	static const uint32_t ports[] = { 1024, 1025, 1026, LISTEN_A, LISTEN_B, 5002, 52, 0, 0xffffffffu };
+	static const uint32_t ports[] = { 1024, 1025, 1026, LISTEN_A, LISTEN_B,
+					  5002, 52, 0, 0xffffffffu };
 	uint8_t b = u8(in);
 	return b < 0xf0 ? ports[b % (sizeof(ports) / sizeof(ports[0]))] : u32(in);
 }
@@ -282,7 +284,8 @@ static void act_rx(struct in *in)
 		uint32_t at = 0;
 		for (int i = 0; i < parts; i++) {
 			uint32_t end = i == parts - 1 ? size : size / (uint32_t)parts * (uint32_t)(i + 1);
-			d[i] = (struct dsc){ fg_alloc_desc(g, VQ_RX), gpa + at, end - at, VRING_DESC_F_WRITE, 0 };
+			d[i] = (struct dsc){ fg_alloc_desc(g, VQ_RX), gpa + at, end - at,
+					     VRING_DESC_F_WRITE, 0 };
 			if (i > 0) {
 				d[i - 1].flags |= VRING_DESC_F_NEXT;
 				d[i - 1].next = d[i].idx;
@@ -297,10 +300,13 @@ static void act_rx(struct in *in)
 	}
 }
 
+static void cleanup(void);
+
 static void act_run(void)
 {
 	if (fg_run(&G) < 0) {
 		fprintf(stderr, "fuzz_vsock_dev: the daemon's loop never went quiet\n");
+		cleanup();
 		abort();
 	}
 }
@@ -488,6 +494,7 @@ static void setup(struct in *in)
 	}
 	if (fg_start(&G, &c) < 0) {
 		fprintf(stderr, "fuzz_vsock_dev: fake guest setup failed\n");
+		cleanup();
 		abort();
 	}
 }
@@ -512,9 +519,13 @@ static const char *const action_names[] = { "tx", "tx", "desc", "avail", "avail_
 					     "run", "host_connect", "host_io", "host_accept",
 					     "vhost", "run" };
 
+/* The temp directory goes on a normal exit and when a sanitizer reports. */
 static void cleanup(void)
 {
-	fg_close(&G);
+	static int done;
+	if (!done)
+		fg_close(&G);
+	done = 1;
 }
 
 /* The fuzz build lets UBSan recover; a report must stop the run here, or
@@ -533,6 +544,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (listeners[1] = fg_listen(&G, LISTEN_B)) < 0)
 		abort();
 	atexit(cleanup);
+	__sanitizer_set_death_callback(cleanup);
 	const char *log = getenv("FG_LOG");
 	trace = log && *log == '1';
 	memset(scratch, 'x', sizeof(scratch));
