@@ -18,7 +18,9 @@
  *            half and full closes, accepting guest connections
  *   vhost    what QEMU may send mid-stream: enable/disable, stop a ring,
  *            new kick fd, new base, size, addresses, memory table, reset
- * Everything is undone at the end of each input; nothing forks. */
+ * Everything is undone at the end of each input; nothing forks.
+ * fuzz_vsock_dev_seeds.sh writes two seed programs that open connections;
+ * FG_LOG=1 traces an input's actions, events and the daemon's log. */
 #include <errno.h>
 #include <sanitizer/common_interface_defs.h>
 #include <stdio.h>
