@@ -85,7 +85,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
 $(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
-$(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c \
+	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c tests/unit/fake_guest.c tests/unit/fake_guest.h
 $(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
 	@mkdir -p $(OUT)/unit
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.c,$^)
@@ -99,11 +100,14 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.
 $(OUT)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c init/config.c common/base64.c
 $(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
 $(OUT)/fuzz/fuzz_vsock: tests/fuzz/fuzz_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/fuzz/fuzz_vsock_dev: tests/fuzz/fuzz_vsock_dev.c tests/unit/fake_guest.c tests/unit/fake_guest.h \
+	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c common/queue.c
 $(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	@mkdir -p $(OUT)/fuzz
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$^)
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(filter %.c,$^)
 
 fuzz: $(FUZZERS)
+	$(Q)for seeds in tests/fuzz/*_seeds.sh; do sh $$seeds; done
 	$(Q)for f in $(FUZZERS); do \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
 		mkdir -p $(OUT)/fuzz/corpus-$${f##*/}; \

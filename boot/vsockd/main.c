@@ -202,14 +202,14 @@ int main(int argc, char **argv)
 				while ((fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 					vsock_dev_accept(vs, fd);
 			} else {
+				/* The pump below drains tx: a packet handled here could
+				 * free a connection a later ev[] entry points to. */
 				int q = tag == TAG_KICK_RX ? VQ_RX : VQ_TX;
 				if (read(dev.vq[q].kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 					log_msg("kick: %s", strerror(errno));
-				vsock_dev_kick(vs, q);
 			}
 		}
 		vsock_dev_pump(vs);
-		vsock_dev_collect(vs);
 	}
 done:
 	vsock_dev_free(vs);

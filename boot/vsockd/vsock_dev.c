@@ -34,9 +34,9 @@ struct conn {
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	int readable, writable;    /* edge-triggered readiness not yet used up */
 	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
+	int fd_shut;               /* ...passed on: shutdown(fd, SHUT_WR) done */
 	int host_eof, shutdown_sent;
-	int credit_asked;          /* a CREDIT_REQUEST is out; one is enough */
-	int dead;                  /* closed; freed after the current epoll batch */
+	int credit_requested;      /* asked the guest for credit since it last had room */
 };
 
 struct ctl {
@@ -51,7 +51,6 @@ struct vsock_dev {
 	const char *uds;
 	int epfd;
 	struct conn *conns;
-	struct conn *dead;  /* closed connections the epoll batch may still name */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
@@ -100,6 +99,12 @@ static uint32_t alloc_port(struct vsock_dev *v)
 static void queue_ctl(struct vsock_dev *v, struct conn *c, uint32_t host_port, uint32_t guest_port,
 		      uint16_t op, uint32_t flags)
 {
+	/* Credit news is filled in when it is sent: one pending per
+	 * connection says it all, however often it was asked for. */
+	if (c && (op == VSOCK_OP_CREDIT_UPDATE || op == VSOCK_OP_CREDIT_REQUEST))
+		for (size_t i = 0; i < v->nctl; i++)
+			if (v->ctl[i].conn == c && v->ctl[i].op == op)
+				return;
 	if (v->nctl == MAX_CTL) {
 		log_msg("control queue full: dropping op %u", op);
 		return;
@@ -144,19 +149,7 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 			v->ctl[i].conn = NULL;
 	close(c->fd);
 	queue_free(&c->to_fd);
-	/* An event for it may still wait in the batch being handled. */
-	c->dead = 1;
-	c->next = v->dead;
-	v->dead = c;
-}
-
-void vsock_dev_collect(struct vsock_dev *v)
-{
-	while (v->dead) {
-		struct conn *c = v->dead;
-		v->dead = c->next;
-		free(c);
-	}
+	free(c);
 }
 
 /* Ends a connection with RST to the guest (unless it was never known there). */
@@ -219,7 +212,11 @@ static void flush_to_fd(struct vsock_dev *v, struct conn *c)
 	if (c->fwd_cnt - c->fwd_cnt_sent >= CREDIT_UPDATE_EVERY)
 		queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_UPDATE, 0);
 	if (c->guest_done_sending && queue_len(&c->to_fd) == 0) {
-		shutdown(c->fd, SHUT_WR);
+		/* Once: shutdown() wakes the socket's own epoll entry, so doing
+		 * it on every event would make the next event, and spin. */
+		if (!c->fd_shut)
+			shutdown(c->fd, SHUT_WR);
+		c->fd_shut = 1;
 		if (c->host_eof) /* both directions done */
 			conn_reset(v, c);
 	}
@@ -268,9 +265,6 @@ static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uin
 			queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
 		return;
 	}
-	/* Only news of more credit is worth asking again after. */
-	if (h->buf_alloc != c->peer_buf_alloc || h->fwd_cnt != c->peer_fwd_cnt)
-		c->credit_asked = 0;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
@@ -382,7 +376,8 @@ static void fill_hdr(struct vsock_dev *v, struct vsock_hdr *h, struct conn *c, u
 	}
 }
 
-/* Sends one control packet if an rx buffer is there. */
+/* Sends one control packet if an rx buffer is there: 1 sent, 0 no buffer,
+ * -1 a malformed chain was dropped (the packet waits for the next one). */
 static int send_ctl(struct vsock_dev *v, struct vq *vq)
 {
 	struct chain ch;
@@ -413,13 +408,14 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 {
 	uint32_t credit = vsock_credit(c->peer_buf_alloc, c->peer_fwd_cnt, c->tx_cnt);
 	if (credit == 0) {
-		/* The guest answers with its credit whether it changed or not:
-		 * asking on every pass would be a busy loop of requests. */
-		if (!c->credit_asked)
+		/* Once per stall: a Linux guest answers every request, and asking
+		 * on every pass would ping-pong with it while its reader sleeps. */
+		if (!c->credit_requested)
 			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_CREDIT_REQUEST, 0);
-		c->credit_asked = 1;
+		c->credit_requested = 1;
 		return 0;
 	}
+	c->credit_requested = 0;
 	struct chain ch;
 	int r = vq_pop(v->vu, vq, &ch);
 	if (r <= 0)
@@ -476,7 +472,7 @@ static void fill_rx(struct vsock_dev *v)
 	if (!vq_ready(v->vu, VQ_RX))
 		return;
 	while (v->nctl > 0)
-		if (send_ctl(v, vq) <= 0)
+		if (send_ctl(v, vq) == 0)
 			return;
 	int progress = 1;
 	while (progress) {
@@ -489,7 +485,7 @@ static void fill_rx(struct vsock_dev *v)
 			int r = send_data(v, vq, c);
 			progress |= r > 0;
 			while (v->nctl > 0) /* a SHUTDOWN or CREDIT_REQUEST just queued */
-				if (send_ctl(v, vq) <= 0)
+				if (send_ctl(v, vq) == 0)
 					return;
 		}
 	}
@@ -498,8 +494,6 @@ static void fill_rx(struct vsock_dev *v)
 void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 {
 	struct conn *c = ptr;
-	if (c->dead)
-		return;
 	if (events & EPOLLOUT)
 		c->writable = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -510,12 +504,6 @@ void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 		return;
 	}
 	flush_to_fd(v, c);
-}
-
-void vsock_dev_kick(struct vsock_dev *v, int q)
-{
-	if (q == VQ_TX)
-		drain_tx(v);
 }
 
 void vsock_dev_pump(struct vsock_dev *v)
@@ -533,6 +521,5 @@ void vsock_dev_free(struct vsock_dev *v)
 {
 	while (v->conns)
 		conn_free(v, v->conns);
-	vsock_dev_collect(v);
 	free(v);
 }

@@ -24,14 +24,12 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 void vsock_dev_accept(struct vsock_dev *v, int fd);
 /* Readiness of a connection's Unix socket (the epoll data pointer). */
 void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
-/* The guest kicked a queue. */
-void vsock_dev_kick(struct vsock_dev *v, int q);
-/* Moves whatever can move now: packets to the guest, bytes to sockets. */
+/* Moves whatever can move now: the guest's packets (kicked or not) to
+ * sockets, bytes and control packets to the guest. Call it after a whole
+ * batch of events, never in the middle: a guest packet can free a
+ * connection that a later event of the same batch still points to. */
 void vsock_dev_pump(struct vsock_dev *v);
 /* Closes every connection (QEMU went away). */
 void vsock_dev_free(struct vsock_dev *v);
-/* Frees the connections closed while handling an epoll batch; call it
- * after each batch, when no event can name them any more. */
-void vsock_dev_collect(struct vsock_dev *v);
 
 #endif

@@ -61,8 +61,14 @@ static void *gpa_to_host(const struct vu_dev *d, uint64_t gpa, uint64_t len)
 	return translate(d, gpa, len, 0);
 }
 
+static int misaligned(const void *p, uintptr_t align)
+{
+	return (uintptr_t)p % align != 0;
+}
+
 /* Ring addresses are QEMU's virtual addresses; they can only be resolved
- * once the memory table is known, and again whenever it changes. */
+ * once the memory table is known, and again whenever it changes. The
+ * guest chooses them, so they are checked like everything else it sends. */
 static void map_rings(struct vu_dev *d, int q)
 {
 	struct vq *vq = &d->vq[q];
@@ -73,8 +79,15 @@ static void map_rings(struct vu_dev *d, int q)
 	vq->avail = translate(d, a->avail, sizeof(struct vring_avail) + 2 * vq->num + 2, 1);
 	vq->used = translate(d, a->used,
 			     sizeof(struct vring_used) + sizeof(struct vring_used_elem) * vq->num + 2, 1);
-	if (!vq->desc || !vq->avail || !vq->used) {
-		log_msg("queue %d: ring addresses outside guest memory", q);
+	const char *why = NULL;
+	if (!vq->desc || !vq->avail || !vq->used)
+		why = "outside guest memory";
+	else if (misaligned(vq->desc, VRING_DESC_ALIGN_SIZE) ||
+		 misaligned(vq->avail, VRING_AVAIL_ALIGN_SIZE) ||
+		 misaligned(vq->used, VRING_USED_ALIGN_SIZE))
+		why = "misaligned"; /* virtio 1.0 section 2.4: 16, 2, 4 */
+	if (why) {
+		log_msg("queue %d: ring addresses %s", q, why);
 		vq->desc = NULL;
 		vq->avail = NULL;
 		vq->used = NULL;
@@ -157,6 +170,7 @@ int vu_dev_handle(struct vu_dev *d, int sock, struct vu_msg *m)
 	case VU_SET_VRING_BASE:
 		vq = &d->vq[m->p.state.index];
 		vq->last_avail = vq->used_idx = (uint16_t)m->p.state.num;
+		vq->broken = 0;
 		return 0;
 	case VU_GET_VRING_BASE: {
 		/* QEMU stops the ring: report where we are and let go of it. */
@@ -222,14 +236,24 @@ static uint16_t avail_idx(const struct vq *vq)
 
 int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 {
-	if (vq->last_avail == avail_idx(vq))
+	uint16_t avail = avail_idx(vq);
+	if (vq->broken || vq->last_avail == avail)
 		return 0;
+	if ((uint16_t)(avail - vq->last_avail) > vq->num) {
+		/* More new chains than the ring holds: what is past the ring
+		 * would be stale entries, packets handled before. */
+		log_msg("avail index %u is more than %u chains past %u: queue stopped", avail,
+			vq->num, vq->last_avail);
+		vq->broken = 1;
+		return 0;
+	}
 	uint16_t head = vq->avail->ring[vq->last_avail % vq->num];
 	vq->last_avail++;
 	c->head = head;
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
 	uint16_t i = head;
+	int writable = 0;
 	for (unsigned hops = 0;; hops++) {
 		if (i >= vq->num || hops >= vq->num || hops >= VQ_MAX_CHAIN)
 			goto bad;
@@ -239,17 +263,23 @@ int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 		uint16_t flags = desc->flags;
 		if (flags & VRING_DESC_F_INDIRECT)
 			goto bad; /* not offered */
-		void *p = gpa_to_host(d, addr, len);
-		if (!p && len)
-			goto bad;
-		if (flags & VRING_DESC_F_WRITE) {
-			c->in[c->nin++] = (struct iovec){ p, len };
-			c->in_len += len;
-		} else {
-			if (c->nin)
-				goto bad; /* readable after writable */
-			c->out[c->nout++] = (struct iovec){ p, len };
-			c->out_len += len;
+		if (flags & VRING_DESC_F_WRITE)
+			writable = 1;
+		else if (writable)
+			goto bad; /* readable after writable */
+		/* An empty descriptor carries nothing, wherever it points: it
+		 * gets no iovec, so every iovec points into guest memory. */
+		if (len) {
+			void *p = gpa_to_host(d, addr, len);
+			if (!p)
+				goto bad;
+			if (flags & VRING_DESC_F_WRITE) {
+				c->in[c->nin++] = (struct iovec){ p, len };
+				c->in_len += len;
+			} else {
+				c->out[c->nout++] = (struct iovec){ p, len };
+				c->out_len += len;
+			}
 		}
 		if (!(flags & VRING_DESC_F_NEXT))
 			return 1;

@@ -32,6 +32,7 @@ struct vq {
 	uint16_t used_idx;
 	int kick_fd, call_fd;
 	int enabled;
+	int broken; /* the guest's avail index made no sense: stopped until SET_VRING_BASE */
 };
 
 struct vu_dev {
@@ -63,8 +64,9 @@ int vu_dev_handle(struct vu_dev *d, int sock, struct vu_msg *m);
 /* Whether the queue can move data: enabled, addressed and kickable. */
 int vq_ready(const struct vu_dev *d, int q);
 
-/* Takes the next available chain: 1, 0 when none, -1 when the guest's
- * descriptors are malformed (the chain is then returned unused). */
+/* Takes the next available chain: 1, 0 when none (or the ring is
+ * broken), -1 when the guest's descriptors are malformed (the chain is
+ * then returned unused). */
 int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c);
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
 void vq_notify(struct vq *vq);
