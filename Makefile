@@ -22,13 +22,14 @@ WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c
 HEADERS := $(wildcard init/*.h boot/*.h boot/vsockd/*.h common/*.h)
 
-PYTEST := /usr/bin/python3 -m pytest
+PYTHON := /usr/bin/python3
+PYTEST := $(PYTHON) -m pytest
 
 DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
 	libelf-dev libssl-dev xz-utils lz4 cpio qemu-system-x86 busybox-static \
 	python3 python3-pytest clang libclang-rt-14-dev procps
 
-.PHONY: all deps kernel run test unit fuzz check-config clean help FORCE
+.PHONY: all deps kernel run test unit fuzz soak check-config clean help FORCE
 
 all: $(OUT)/vmlinux $(OUT)/wisp-init $(OUT)/initramfs.cpio.lz4 $(OUT)/wisp $(OUT)/wisp-vsockd
 
@@ -38,6 +39,7 @@ help:
 	@echo "make run        boot a VM with a shell (after deps and build)"
 	@echo "make test       unit tests (ASan/UBSan), fuzz smoke, VM tests"
 	@echo "make unit       C unit tests only;  make fuzz  the fuzz targets (FUZZ_SECONDS=)"
+	@echo "make soak       SOAK_BOOTS=500 boots of true with two CPU hogs: no failure, no hang"
 	@echo "make V=1        show the commands"
 
 deps:
@@ -113,6 +115,11 @@ fuzz: $(FUZZERS)
 
 test: all unit fuzz $(OUT)/vsock_probe
 	$(Q)$(PYTEST) -q tests
+
+# Boots that never hang: SOAK_BOOTS boots of true with two CPU hogs.
+SOAK_BOOTS ?= 500
+soak: all
+	$(Q)SOAK_BOOTS=$(SOAK_BOOTS) $(PYTHON) bench/soak.py --out $(OUT)
 
 clean:
 	rm -rf $(OUT)
