@@ -313,7 +313,7 @@ class Bench:
         say("bench: QEMU's RSS during wisp run -- sleep 2")
         argv = [self.wisp, "run", "--timeout", str(BOOT_TIMEOUT), "--append", self.tag, "--", "sleep", "2"]
         p = proc.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        qemu, qemu_argv, hwm, rss, launcher = None, None, 0, 0, 0
+        qemu, qemu_argv, hwm, rss, pss, launcher = None, None, 0, 0, 0, 0
         deadline = time.monotonic() + BOOT_TIMEOUT + SLACK
         while p.poll() is None and time.monotonic() < deadline:
             if qemu is None:
@@ -324,6 +324,7 @@ class Bench:
                 mem = proc.memory_kib(qemu)
                 if mem:
                     hwm, rss = max(hwm, mem["VmHWM"]), max(rss, mem["VmRSS"])
+                    pss = max(pss, proc.pss_kib(qemu) or 0)
             mine = proc.memory_kib(p.pid)
             if mine:
                 launcher = max(launcher, mine["VmHWM"])
@@ -332,6 +333,7 @@ class Bench:
         if p.returncode != 0 or not hwm:
             return {"error": "wisp run -- sleep 2 ended with %s" % p.returncode}
         return {"memory_mib": 256, "qemu_vmhwm_mib": r1(hwm / 1024), "qemu_vmrss_max_mib": r1(rss / 1024),
+                "qemu_pss_max_mib": r1(pss / 1024),
                 "launcher_vmhwm_mib": r1(launcher / 1024), "qemu_argv": qemu_argv}
 
     # ---- sizes ----------------------------------------------------------
@@ -415,11 +417,11 @@ class Bench:
         start = time.monotonic()
         procs = [proc.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(n)]
         qemus, hwm, ends = {}, {}, {}
-        peak_sum, avail0 = 0, _mem_available_kib()
+        peak_sum, peak_pss, avail0 = 0, 0, _mem_available_kib()
         avail_min = avail0
         deadline = start + 300 + SLACK
         while len(ends) < n and time.monotonic() < deadline:
-            now_sum = 0
+            now_sum = now_pss = 0
             for p in procs:
                 if p.pid in ends:
                     continue
@@ -435,7 +437,9 @@ class Bench:
                 if mem:
                     hwm[p.pid] = max(hwm.get(p.pid, 0), mem["VmHWM"])
                     now_sum += mem["VmRSS"]
+                    now_pss += proc.pss_kib(q) or 0
             peak_sum = max(peak_sum, now_sum)
+            peak_pss = max(peak_pss, now_pss)
             avail_min = min(avail_min, _mem_available_kib())
             time.sleep(0.1)
         ok = 0
@@ -452,6 +456,7 @@ class Bench:
                 "total_s": round(max(walls), 2) if walls else None,
                 "median_vm_s": round(statistics.median(walls), 2) if walls else None,
                 "peak_summed_qemu_rss_mib": r1(peak_sum / 1024),
+                "peak_summed_qemu_pss_mib": r1(peak_pss / 1024),
                 "summed_qemu_vmhwm_mib": r1(sum(hwm.values()) / 1024),
                 "host_memavailable_drop_mib": r1((avail0 - avail_min) / 1024),
                 "note": "sampled every 100 ms; MemAvailable also moves with whatever else runs"}
@@ -618,9 +623,10 @@ def report(res):
     if mem:
         s, q = mem.get("smallest", {}), mem.get("qemu_rss", {})
         lines.append("memory: smallest -m for `wisp run -- true` (3 boots in a row): %s MiB (bisection: %s); "
-                     "QEMU peak RSS (wisp run -m 256 -- sleep 2): %s MiB, the launcher %s MiB"
+                     "QEMU peak RSS (wisp run -m 256 -- sleep 2): %s MiB (PSS %s), the launcher %s MiB"
                      % (fmt(s.get("smallest_mib"), "%d"), fmt(s.get("bisect_found_mib"), "%d"),
-                        fmt(q.get("qemu_vmhwm_mib"), "%.1f"), fmt(q.get("launcher_vmhwm_mib"), "%.1f")))
+                        fmt(q.get("qemu_vmhwm_mib"), "%.1f"), fmt(q.get("qemu_pss_max_mib"), "%.1f"),
+                        fmt(q.get("launcher_vmhwm_mib"), "%.1f")))
         hw = ["%s %s" % (o["label"], fmt(o.get("qemu_hwm_mib"), "%.0f")) for o in res.get("boot", {}).values()
               if o.get("qemu_hwm_mib")]
         if hw:
@@ -633,9 +639,10 @@ def report(res):
             "   (" + e["errors"][0] + ")" if e.get("errors") else ""))
     d = res.get("density")
     if d:
-        lines.append("density: %d VMs at once: %d ok, all done in %s s (median VM %s s), peak summed QEMU RSS %s MiB, "
-                     "summed peaks %s MiB" % (d["vms"], d["ok"], fmt(d["total_s"], "%.1f"), fmt(d["median_vm_s"], "%.1f"),
-                                              fmt(d["peak_summed_qemu_rss_mib"]), fmt(d["summed_qemu_vmhwm_mib"])))
+        lines.append("density: %d VMs at once: %d ok, all done in %s s (median VM %s s); QEMU memory summed over "
+                     "the VMs at its peak: RSS %s MiB, PSS %s MiB" % (
+                         d["vms"], d["ok"], fmt(d["total_s"], "%.1f"), fmt(d["median_vm_s"], "%.1f"),
+                         fmt(d["peak_summed_qemu_rss_mib"]), fmt(d["peak_summed_qemu_pss_mib"])))
     ex = res.get("exec")
     if ex:
         if not ex.get("available"):

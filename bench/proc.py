@@ -162,6 +162,19 @@ def memory_kib(pid):
     return values if len(values) == 2 else None
 
 
+def pss_kib(pid):
+    """Proportional set size of pid in KiB (shared pages split among
+    their users: the fair sum over many VMs), or None once it is gone."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def install_signal_handlers():
     """SIGTERM and SIGHUP end the benchmark like Ctrl-C: through finally."""
     def stop(sig, frame):
