@@ -177,7 +177,8 @@ def host_tsc_khz():
 
 
 def base_cmdline():
-    """wisp's own kernel arguments on microvm under TCG (boot/kcmdline.c)."""
+    """wisp's own kernel arguments on microvm under TCG (boot/kcmdline.c),
+    for when its actual command line could not be read."""
     args = "console=ttyS0 reboot=t panic=-1 quiet"
     khz = host_tsc_khz()
     if khz:
@@ -185,24 +186,59 @@ def base_cmdline():
     return args + " pci=off"
 
 
-def qemu_argv(kernel, initrd, append, con_fd, memory_mib=256):
-    """wisp's microvm command line (boot/vmm_qemu.c) without its
-    virtio-serial channel: every init here reports on the serial console."""
-    return [
-        QEMU,
-        "-M", "microvm,accel=tcg,x-option-roms=off,acpi=off,rtc=on",
-        "-cpu", "qemu64",
-        "-m", str(memory_mib),
-        "-smp", "1",
-        "-nodefaults", "-no-user-config", "-display", "none",
-        "-no-reboot",
-        "-kernel", kernel,
-        "-initrd", initrd,
-        "-append", append,
-        "-chardev", "socket,id=con,fd=%d" % con_fd,
-        "-serial", "chardev:con",
-        "-global", "virtio-mmio.force-legacy=false",
-    ]
+# wisp's microvm command line (boot/vmm_qemu.c) without its virtio-serial
+# channel, for when its actual command line could not be read.
+DEFAULT_TEMPLATE = [
+    QEMU,
+    "-M", "microvm,accel=tcg,x-option-roms=off,acpi=off,rtc=on",
+    "-cpu", "qemu64",
+    "-m", "@MEMORY@",
+    "-smp", "1",
+    "-nodefaults", "-no-user-config", "-display", "none",
+    "-no-reboot",
+    "-kernel", "@KERNEL@",
+    "-initrd", "@INITRD@",
+    "-append", "@APPEND@",
+    "-chardev", "socket,id=con,fd=@FD@",
+    "-serial", "chardev:con",
+    "-global", "virtio-mmio.force-legacy=false",
+]
+
+
+def template_from_wisp(wisp_argv, tag):
+    """The direct boots' QEMU command line and kernel arguments, taken from
+    the ones wisp itself gave QEMU: the same machine, CPU, options and
+    kernel arguments, without the virtio-serial channel (every init here
+    reports on the serial console) and without wisp's own keys."""
+    out, kernel_args = [], None
+    slots = {"-m": "@MEMORY@", "-kernel": "@KERNEL@", "-initrd": "@INITRD@", "-append": "@APPEND@"}
+    i = 0
+    while i < len(wisp_argv):
+        opt = wisp_argv[i]
+        val = wisp_argv[i + 1] if i + 1 < len(wisp_argv) else ""
+        if opt in slots:
+            if opt == "-append":
+                kernel_args = val
+            out += [opt, slots[opt]]
+            i += 2
+        elif opt == "-chardev" and val.startswith("socket,id=con,"):
+            out += [opt, "socket,id=con,fd=@FD@"]
+            i += 2
+        elif (opt == "-chardev" and val.startswith("socket,id=io,")) or (
+                opt == "-device" and val.startswith(("virtio-serial", "virtserialport"))):
+            i += 2
+        else:
+            out.append(opt)
+            i += 1
+    if kernel_args is None or "@FD@" not in " ".join(out):
+        return None, None
+    kept = [a for a in kernel_args.split() if not a.startswith("wisp.") and a != tag]
+    return out, " ".join(kept)
+
+
+def qemu_argv(template, kernel, initrd, append, con_fd, memory_mib=256):
+    values = {"@MEMORY@": str(memory_mib), "@KERNEL@": kernel, "@INITRD@": initrd, "@APPEND@": append}
+    return [values.get(a, a).replace("@FD@", str(con_fd)) for a in template]
 
 
 class Boot:
@@ -244,12 +280,12 @@ class Boot:
         return None
 
 
-def boot(kernel, initrd, append, marker, timeout, memory_mib=256):
+def boot(template, kernel, initrd, append, marker, timeout, memory_mib=256):
     """Boots QEMU directly and follows its console until it exits or the
     deadline passes (then it is killed and the boot is a failure)."""
     marker_re = re.compile(marker)
     host, guest = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    argv = qemu_argv(kernel, initrd, append, guest.fileno(), memory_mib)
+    argv = qemu_argv(template, kernel, initrd, append, guest.fileno(), memory_mib)
     b = Boot(argv)
     t0 = time.monotonic()
     try:

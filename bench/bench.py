@@ -69,6 +69,9 @@ class Bench:
         self.tag = "wispbench=" + uuid.uuid4().hex[:12]
         self.runs = max(1, env_int("BENCH_RUNS", 10))
         self.problems = []
+        self.template = baseline.DEFAULT_TEMPLATE
+        self.kernel_args = baseline.base_cmdline()
+        self.template_source = "built in (wisp's QEMU command line could not be read)"
 
     # ---- the machine --------------------------------------------------
 
@@ -143,7 +146,7 @@ class Bench:
         }}
 
     def direct_append(self, system, command):
-        append = baseline.base_cmdline() + " printk.time=1 " + self.tag
+        append = self.kernel_args + " printk.time=1 " + self.tag
         nonce = None
         if system["init"] == "wisp":
             nonce = uuid.uuid4().hex[:16]
@@ -154,7 +157,7 @@ class Bench:
     def direct_boot(self, system, command=("true",)):
         append, nonce = self.direct_append(system, command)
         marker = baseline.WISP_MARKER % nonce if nonce else baseline.BUSYBOX_MARKER
-        b = baseline.boot(system["kernel"], system["initrd"], append, marker, BOOT_TIMEOUT)
+        b = baseline.boot(self.template, system["kernel"], system["initrd"], append, marker, BOOT_TIMEOUT)
         system.setdefault("command", b.argv)
         if b.error:
             return {"error": b.error}
@@ -306,6 +309,15 @@ class Bench:
         return {"smallest_mib": hi, "bisect_found_mib": first,
                 "rule": "boots three times in a row (wisp run -m N --timeout %d -- true)" % MEMORY_TIMEOUT,
                 "tried": {str(k): v for k, v in sorted(tried.items())}}
+
+    def follow_wisp(self, qemu_argv):
+        """The direct boots copy the QEMU command line wisp used."""
+        template, args = baseline.template_from_wisp(qemu_argv or [], self.tag)
+        if template:
+            self.template, self.kernel_args = template, args
+            self.template_source = "wisp's own QEMU command line, without its virtio-serial channel"
+        else:
+            self.problems.append("wisp's QEMU command line could not be read; the direct boots use a built-in copy")
 
     def qemu_rss(self):
         """QEMU's peak RSS while `wisp run -- sleep 2` runs (default -m),
@@ -686,10 +698,14 @@ def main():
     os.makedirs(b.dir, exist_ok=True)
     soak_boots = env_int("SOAK_BOOTS", 500)
     res = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": b.machine(),
-           "settings": {"runs": b.runs, "soak_boots": soak_boots, "vm_tag": "every VM gets --append " + b.tag,
-                        "kernel_args_direct": baseline.base_cmdline() + " printk.time=1"},
+           "settings": {"runs": b.runs, "soak_boots": soak_boots, "vm_tag": "every VM gets --append " + b.tag},
            "complete": False}
     try:
+        # First, because the direct boots copy the QEMU command line it reads.
+        res["memory"] = {"qemu_rss": b.qemu_rss()}
+        b.follow_wisp(res["memory"]["qemu_rss"].get("qemu_argv"))
+        res["settings"].update({"direct_boots": b.template_source, "direct_qemu_argv": b.template,
+                                "direct_kernel_args": b.kernel_args + " printk.time=1 (+ wisp.* keys for wisp-init)"})
         deb = None
         try:
             deb = baseline.debian_kernel(say)
@@ -702,7 +718,7 @@ def main():
                                              os.path.join(b.dir, "busybox-init.cpio.lz4"))
         res["boot"] = b.boots(b.systems(deb["path"] if deb else None, busybox))
         res["sizes"] = b.sizes(deb)
-        res["memory"] = {"smallest": b.smallest_memory(), "qemu_rss": b.qemu_rss()}
+        res["memory"]["smallest"] = b.smallest_memory()
         res["shares"] = b.shares()
         res["density"] = b.density()
         res["exec"] = b.exec_latency()
