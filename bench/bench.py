@@ -6,7 +6,7 @@ what count.
 
 Writes OUT/bench/results.json and OUT/bench/boot.svg, prints a table.
 Environment: BENCH_RUNS (boots per system, default 10), BENCH_FS_RUNS
-(default 2), BENCH_DENSITY (VMs at once, default 20), BENCH_EXEC_MIB
+(default 3), BENCH_DENSITY (VMs at once, default 20), BENCH_EXEC_MIB
 (default 64), SOAK_BOOTS (default 500; 0 skips the soak),
 BENCH_DEBIAN_KERNEL (a bzImage to use instead of fetching Debian's)."""
 import argparse
@@ -372,7 +372,7 @@ class Bench:
     def shares(self):
         """256 MiB written then read back (guest caches dropped between) with
         dd bs=1M in the guest; timed by the guest kernel's clock."""
-        runs = max(1, env_int("BENCH_FS_RUNS", 2))
+        runs = max(1, env_int("BENCH_FS_RUNS", 3))
         say("bench: shares, %d MiB written and read, %d runs each" % (FS_MIB, runs))
         host = tempfile.mkdtemp(prefix="fs-", dir=self.dir)
         remount = "umount /mnt; mount -t 9p -o trans=virtio,version=9p2000.L wisp0 /mnt; "
