@@ -132,6 +132,7 @@ class Bench:
             return {"error": r.brief()}
         with open(trace) as f:
             t = json.load(f)
+        os.unlink(trace)
         g, h = t["guest_ms"], t["host_ms"]
         wall = r.elapsed * 1000
         offset = wall - h["vm_gone"]
@@ -700,38 +701,13 @@ def main():
     res = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": b.machine(),
            "settings": {"runs": b.runs, "soak_boots": soak_boots, "vm_tag": "every VM gets --append " + b.tag},
            "complete": False}
+    interrupted = None
     try:
-        # First, because the direct boots copy the QEMU command line it reads.
-        res["memory"] = {"qemu_rss": b.qemu_rss()}
-        b.follow_wisp(res["memory"]["qemu_rss"].get("qemu_argv"))
-        res["settings"].update({"direct_boots": b.template_source, "direct_qemu_argv": b.template,
-                                "direct_kernel_args": b.kernel_args + " printk.time=1 (+ wisp.* keys for wisp-init)"})
-        deb = None
-        try:
-            deb = baseline.debian_kernel(say)
-            res["debian_kernel"] = deb
-        except baseline.Unavailable as e:
-            say("bench: ERROR: no Debian cloud kernel: %s" % e)
-            b.problems.append("Debian baselines skipped: %s" % e)
-            res["debian_kernel"] = {"error": str(e)}
-        busybox = baseline.busybox_initramfs(os.path.join(b.out, "gen_init_cpio"),
-                                             os.path.join(b.dir, "busybox-init.cpio.lz4"))
-        res["boot"] = b.boots(b.systems(deb["path"] if deb else None, busybox))
-        res["sizes"] = b.sizes(deb)
-        res["memory"]["smallest"] = b.smallest_memory()
-        res["shares"] = b.shares()
-        res["density"] = b.density()
-        res["exec"] = b.exec_latency()
-        if soak_boots > 0:
-            say("bench: soak, %d boots with 2 CPU hogs (SOAK_BOOTS=N to change, 0 to skip)" % soak_boots)
-            res["soak"] = soak.soak(b.wisp, soak_boots, b.tag, say)
-            res["soak"]["date"] = res["date"]
-            with open(os.path.join(b.dir, "soak.json"), "w") as f:
-                json.dump(res["soak"], f, indent=2)
-                f.write("\n")
-            if not soak.passed(res["soak"]):
-                b.problems.append("soak: %d failed, %d hung" % (res["soak"]["failures"], res["soak"]["hangs"]))
+        measure(b, res, soak_boots)
         res["complete"] = True
+    except KeyboardInterrupt as e:
+        interrupted = str(e) or "Ctrl-C"
+        res["interrupted"] = interrupted
     finally:
         proc.kill_all()
         left = proc.sweep(b.tag)
@@ -743,6 +719,8 @@ def main():
         with open(path, "w") as f:
             json.dump(res, f, indent=2)
             f.write("\n")
+    if interrupted:
+        sys.exit("bench: interrupted (%s); what was measured is in %s" % (interrupted, path))
     with open(os.path.join(b.dir, "boot.svg"), "w") as f:
         f.write(chart(res))
     print()
@@ -751,6 +729,40 @@ def main():
         print("bench: problem: " + p)
     print("bench: wrote %s and %s" % (path, os.path.join(b.dir, "boot.svg")))
     sys.exit(1 if b.problems else 0)
+
+
+def measure(b, res, soak_boots):
+    """Every measurement, in order; each adds its part to res."""
+    # First, because the direct boots copy the QEMU command line it reads.
+    res["memory"] = {"qemu_rss": b.qemu_rss()}
+    b.follow_wisp(res["memory"]["qemu_rss"].get("qemu_argv"))
+    res["settings"].update({"direct_boots": b.template_source, "direct_qemu_argv": b.template,
+                            "direct_kernel_args": b.kernel_args + " printk.time=1 (+ wisp.* keys for wisp-init)"})
+    deb = None
+    try:
+        deb = baseline.debian_kernel(say)
+        res["debian_kernel"] = deb
+    except baseline.Unavailable as e:
+        say("bench: ERROR: no Debian cloud kernel: %s" % e)
+        b.problems.append("Debian baselines skipped: %s" % e)
+        res["debian_kernel"] = {"error": str(e)}
+    busybox = baseline.busybox_initramfs(os.path.join(b.out, "gen_init_cpio"),
+                                         os.path.join(b.dir, "busybox-init.cpio.lz4"))
+    res["boot"] = b.boots(b.systems(deb["path"] if deb else None, busybox))
+    res["sizes"] = b.sizes(deb)
+    res["memory"]["smallest"] = b.smallest_memory()
+    res["shares"] = b.shares()
+    res["density"] = b.density()
+    res["exec"] = b.exec_latency()
+    if soak_boots > 0:
+        say("bench: soak, %d boots with 2 CPU hogs (SOAK_BOOTS=N to change, 0 to skip)" % soak_boots)
+        res["soak"] = soak.soak(b.wisp, soak_boots, b.tag, say)
+        res["soak"]["date"] = res["date"]
+        with open(os.path.join(b.dir, "soak.json"), "w") as f:
+            json.dump(res["soak"], f, indent=2)
+            f.write("\n")
+        if not soak.passed(res["soak"]):
+            b.problems.append("soak: %d failed, %d hung" % (res["soak"]["failures"], res["soak"]["hangs"]))
 
 
 if __name__ == "__main__":

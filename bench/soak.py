@@ -102,6 +102,8 @@ def main():
     tag = "wispbench=" + uuid.uuid4().hex[:12]
     try:
         summary = soak(wisp, args.boots, tag)
+    except KeyboardInterrupt as e:
+        sys.exit("soak: interrupted (%s)" % (str(e) or "Ctrl-C"))
     finally:
         proc.kill_all()
         proc.sweep(tag)
