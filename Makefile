@@ -22,13 +22,16 @@ WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c
 HEADERS := $(wildcard init/*.h boot/*.h boot/vsockd/*.h common/*.h)
 
-PYTEST := /usr/bin/python3 -m pytest
+PYTHON := /usr/bin/python3
+PYTEST := $(PYTHON) -m pytest
 
 DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
 	libelf-dev libssl-dev xz-utils lz4 cpio qemu-system-x86 busybox-static \
 	python3 python3-pytest clang libclang-rt-14-dev procps
+# make bench needs nothing more: it fetches Debian's cloud kernel for its
+# baselines itself, with apt-get download, into the cache.
 
-.PHONY: all deps kernel run test unit fuzz check-config clean help FORCE
+.PHONY: all deps kernel run test unit fuzz bench soak check-config clean help FORCE
 
 all: $(OUT)/vmlinux $(OUT)/wisp-init $(OUT)/initramfs.cpio.lz4 $(OUT)/wisp $(OUT)/wisp-vsockd
 
@@ -38,6 +41,9 @@ help:
 	@echo "make run        boot a VM with a shell (after deps and build)"
 	@echo "make test       unit tests (ASan/UBSan), fuzz smoke, VM tests"
 	@echo "make unit       C unit tests only;  make fuzz  the fuzz targets (FUZZ_SECONDS=)"
+	@echo "make bench      wisp against baselines in one run: out/bench/results.json, boot.svg"
+	@echo "                (BENCH_RUNS=10 boots each; SOAK_BOOTS=500 at the end, 0 skips the soak)"
+	@echo "make soak       SOAK_BOOTS=500 boots of true with two CPU hogs: no failure, no hang"
 	@echo "make V=1        show the commands"
 
 deps:
@@ -117,6 +123,16 @@ fuzz: $(FUZZERS)
 
 test: all unit fuzz $(OUT)/vsock_probe
 	$(Q)$(PYTEST) -q tests
+
+# A benchmark, not a test: medians and ratios against baselines built in
+# the same run. It ends with the soak unless SOAK_BOOTS=0.
+BENCH_RUNS ?= 10
+SOAK_BOOTS ?= 500
+bench: all
+	$(Q)BENCH_RUNS=$(BENCH_RUNS) SOAK_BOOTS=$(SOAK_BOOTS) $(PYTHON) bench/bench.py --out $(OUT)
+
+soak: all
+	$(Q)SOAK_BOOTS=$(SOAK_BOOTS) $(PYTHON) bench/soak.py --out $(OUT)
 
 clean:
 	rm -rf $(OUT)
