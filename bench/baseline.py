@@ -208,8 +208,9 @@ DEFAULT_TEMPLATE = [
 def template_from_wisp(wisp_argv, tag):
     """The direct boots' QEMU command line and kernel arguments, taken from
     the ones wisp itself gave QEMU: the same machine, CPU, options and
-    kernel arguments, without the virtio-serial channel (every init here
-    reports on the serial console) and without wisp's own keys."""
+    kernel arguments, without the virtio-serial channel and the vsock device
+    (every init here reports on the serial console) and without wisp's own
+    keys."""
     out, kernel_args = [], None
     slots = {"-m": "@MEMORY@", "-kernel": "@KERNEL@", "-initrd": "@INITRD@", "-append": "@APPEND@"}
     i = 0
@@ -224,8 +225,12 @@ def template_from_wisp(wisp_argv, tag):
         elif opt == "-chardev" and val.startswith("socket,id=con,"):
             out += [opt, "socket,id=con,fd=@FD@"]
             i += 2
-        elif (opt == "-chardev" and val.startswith("socket,id=io,")) or (
-                opt == "-device" and val.startswith(("virtio-serial", "virtserialport"))):
+        elif (opt == "-chardev" and val.startswith(("socket,id=io,", "socket,id=vsock,"))) or (
+                opt == "-device" and val.startswith(("virtio-serial", "virtserialport", "vhost-user-vsock"))) or (
+                opt == "-object" and val.startswith("memory-backend-memfd")) or (
+                opt == "-machine" and val == "memory-backend=mem"):
+            # wisp's channels (virtio-serial, vsock and the shared RAM it
+            # needs): every init here reports on the serial console.
             i += 2
         else:
             out.append(opt)
