@@ -118,8 +118,12 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	/* The kernel: log on the UART (the launcher reads it, the user sees it
 	 * only with --verbose), a reset that ends the VMM, no waiting on panic. */
 	add(&t, "console=ttyS0 reboot=t panic=-1 %s", o->verbose ? "loglevel=7" : "quiet");
+	/* Under TCG: the host's TSC rate instead of a calibration against the
+	 * PIT that can hang; no local APIC timer, whose calibration spins for
+	 * about 200 ms of emulated time (the PIT drives the tick instead); and
+	 * no check that the timer IRQ works, 4 jiffies of waiting. */
 	if (g->tsc_khz)
-		add(&t, " tsc_early_khz=%lu tsc=reliable", g->tsc_khz);
+		add(&t, " tsc_early_khz=%lu tsc=reliable nolapic_timer no_timer_check", g->tsc_khz);
 	if (g->no_pci)
 		add(&t, " pci=off");
 

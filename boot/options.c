@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MEMORY_MIB 256
-#define MIN_MEMORY_MIB 16
+#define DEFAULT_MEMORY_MIB 128
+/* The kernel is linked at 16 MiB and ends near 30; QEMU puts the initramfs
+ * at the top of RAM. Below this they overlap and the guest resets or hangs. */
+#define MIN_MEMORY_MIB 34
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
 #define MAX_TIMEOUT (365.0 * 24 * 3600)
@@ -17,7 +19,7 @@ const char run_usage[] =
 	"  --vmm qemu-microvm|qemu-q35|qemu-pc   machine (default qemu-microvm)\n"
 	"  --accel tcg|kvm                        accelerator (default $WISP_ACCEL or tcg)\n"
 	"  --kernel PATH  --initrd PATH           default: vmlinux, initramfs.cpio.lz4 beside wisp\n"
-	"  -m, --memory MIB   --cpus N            guest memory (default 256) and vCPUs (default 1)\n"
+	"  -m, --memory MIB   --cpus N            guest memory (default 128) and vCPUs (default 1)\n"
 	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
 	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
 	"  --timeout SECONDS  --append 'ARGS'     kill the VM after SECONDS (exit 124); kernel args\n"
@@ -252,7 +254,7 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 			break;
 		case 'm':
 			if (parse_uint(optarg, MIN_MEMORY_MIB, MAX_MEMORY_MIB, &o->memory_mib))
-				return fail(err, errlen, "invalid --memory '%s': want MiB, 16 or more", optarg);
+				return fail(err, errlen, "invalid --memory '%s': want MiB, 34 or more", optarg);
 			break;
 		case OPT_CPUS:
 			if (parse_uint(optarg, 1, MAX_CPUS, &o->cpus))

@@ -693,11 +693,18 @@ static void loop(struct run *r)
 					on_host_signal(r, (int)si.ssi_signo);
 				break;
 			}
-			case TAG_TIMER:
+			case TAG_TIMER: {
 				/* The guest reported its status but did not power off. */
-				if (r->vmm_pid > 0)
+				uint64_t ticks;
+				if (read(r->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					warnx("timerfd: %s", strerror(errno));
+				if (r->vmm_pid > 0) {
+					/* Its shares may not be synced: say so. */
+					warnx("the guest did not power off in time: VM killed");
 					kill(r->vmm_pid, SIGKILL);
+				}
 				break;
+			}
 			case TAG_CON:
 				read_lines(r, &r->con_fd, &r->con_line, on_console_line);
 				break;

@@ -214,10 +214,11 @@ static void advance(struct pid1 *p)
 		}
 		if (p->cmd->pid > 0 || (p->serving && !p->shutdown_asked))
 			return;
+		/* The phase first: an agent reaped from here on stays dead. */
+		p->phase = TERMINATING;
 		kill_everyone(SIGTERM);
 		p->children_left = 1;
 		reap(p);
-		p->phase = TERMINATING;
 		arm_timer(p, p->serving ? SERVE_GRACE_MS : GRACE_MS);
 		/* fall through */
 	case TERMINATING:

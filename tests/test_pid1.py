@@ -84,3 +84,11 @@ def test_shutdown_of_a_command_that_ignores_sigterm_ends_in_sigkill():
     r = wisp("run", "--", "sh", "-c", "trap '' TERM; kill -TERM 1; sleep 100")
     assert r.returncode == 137, r
     assert r.elapsed < 40
+
+
+def test_the_guest_powers_off_by_itself_with_two_cpus():
+    # A shutdown once restarted the agent it had just stopped, and the VM
+    # waited out its grace until wisp killed it: never again, on 2 vCPUs.
+    for _ in range(6):
+        r = wisp("run", "--cpus", "2", "--", "sleep", "0.5")
+        assert r.returncode == 0 and r.stderr == b"", r

@@ -26,7 +26,7 @@ static void test_defaults_and_command(void)
 	CHECK_INT(parse(&o, err, w), 0);
 	CHECK_STR(o.vmm, "qemu-microvm");
 	CHECK_STR(o.accel, "tcg");
-	CHECK_INT(o.memory_mib, 256);
+	CHECK_INT(o.memory_mib, 128);
 	CHECK_INT(o.cpus, 1);
 	CHECK_INT(o.argc, 3);
 	CHECK_STR(o.argv[0], "sh");
@@ -72,8 +72,8 @@ static void test_errors(void)
 		{ "--memory", NULL },
 	};
 	const char *want[] = {
-		"unknown option '--bogus'", "invalid --memory '8': want MiB, 16 or more",
-		"invalid --memory 'lots': want MiB, 16 or more", "invalid --cpus '0': want 1 to 64",
+		"unknown option '--bogus'", "invalid --memory '8': want MiB, 34 or more",
+		"invalid --memory 'lots': want MiB, 34 or more", "invalid --cpus '0': want 1 to 64",
 		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
 		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
 		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
