@@ -55,6 +55,9 @@ struct vsock_dev {
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
 	int debug; /* WISP_VSOCKD_DEBUG=1: a line per packet */
+	uint32_t local_port;          /* served in this process, not at <uds>_P */
+	int (*local_open)(void *ctx);
+	void *local_ctx;
 };
 
 struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd)
@@ -69,6 +72,13 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
 	v->debug = dbg && *dbg == '1';
 	return v;
+}
+
+void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(void *ctx), void *ctx)
+{
+	v->local_port = port;
+	v->local_open = open_fd;
+	v->local_ctx = ctx;
 }
 
 static struct conn *find(struct vsock_dev *v, uint32_t host_port, uint32_t guest_port)
@@ -215,9 +225,11 @@ static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || len >= (int)sizeof(sa.sun_path) ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	int local = v->local_open && h->dst_port == v->local_port;
+	int fd = local ? v->local_open(v->local_ctx)
+		       : socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (!local && (len >= (int)sizeof(sa.sun_path) ||
+				  connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0))) {
 		if (fd >= 0)
 			close(fd);
 		queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
