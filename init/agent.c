@@ -19,6 +19,7 @@
 #include "log.h"
 #include "session.h"
 #include "spawn.h"
+#include "timesync.h"
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -84,6 +85,11 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sigfd < 0 || epfd < 0 || session_init(&s, -1, &cmd) < 0)
 		_exit(1);
+	/* Right after a pause the clock is behind: fix it before the command. */
+	char facts[TIMESYNC_FACTS_MAX];
+	size_t nfacts = timesync_check(facts, sizeof(facts));
+	if (nfacts)
+		send_frame(fd, WIRE_TRACE, facts, (uint32_t)nfacts);
 	if (spawn_command(cfg, -1, &cmd) < 0) {
 		uint8_t exit_payload[8] = { WIRE_SETUP };
 		send_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));

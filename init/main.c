@@ -20,6 +20,7 @@
 #include "shutdown.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "timesync.h"
 #include "trace.h"
 
 #define CMDLINE_MAX 65536
@@ -130,6 +131,9 @@ int main(void)
 	trace_mark(&trace, "shares");
 	/* 4. The agent, for the host's requests over vsock. */
 	pid_t agent = agent_start();
+	/* 5. The clock, from the host, before the command can read it. */
+	timesync_boot(&cfg, &trace);
+	trace_mark(&trace, "clock");
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. */
 	int stdio_console = chan < 0 ? console_fd : -1;
