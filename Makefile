@@ -84,8 +84,10 @@ run: all
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test_*.c))
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
-$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
+$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c boot/vmm_qemu.c \
+	common/base64.c
 $(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/unit/test_clock: tests/unit/test_clock.c init/clock_math.c
 $(OUT)/unit/test_clock: tests/unit/test_clock.c init/clock_math.c
 $(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
 	@mkdir -p $(OUT)/unit
@@ -100,6 +102,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.
 $(OUT)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c init/config.c common/base64.c
 $(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
 $(OUT)/fuzz/fuzz_vsock: tests/fuzz/fuzz_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
+$(OUT)/fuzz/fuzz_time: tests/fuzz/fuzz_time.c init/clock_math.c
 $(OUT)/fuzz/fuzz_time: tests/fuzz/fuzz_time.c init/clock_math.c
 $(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	@mkdir -p $(OUT)/fuzz

@@ -77,6 +77,9 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		add(&t, " pci=off");
 
 	add(&t, " wisp.nonce=%s wisp.io=virtio", g->nonce);
+	/* The guest's clock of last resort (docs/time.md). */
+	if (g->now.tv_sec > 0)
+		add(&t, " wisp.now=%lld.%09ld", (long long)g->now.tv_sec, g->now.tv_nsec);
 	if (o->argc > 0)
 		add_list(&t, "cmd", (const char *const *)o->argv, (size_t)o->argc);
 	const char *env[OPTIONS_MAX_ENV + 1];

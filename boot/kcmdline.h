@@ -4,6 +4,7 @@
 #define WISP_KCMDLINE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "options.h"
 
@@ -21,6 +22,7 @@ struct guest_setup {
 	unsigned long tsc_khz;  /* 0: not given */
 	int no_pci;             /* the machine has no PCI bus to probe */
 	char *const *host_env;  /* for -e K without a value */
+	struct timespec now;    /* the host's CLOCK_REALTIME at launch; 0: not given */
 };
 
 /* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,

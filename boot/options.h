@@ -41,6 +41,8 @@ struct run_opts {
 	const char *vsock;    /* hybrid vsock socket path, or NULL: no vsock device */
 	unsigned cid;         /* the guest's vsock CID (default 3) */
 	const char *trace_json;
+	const char *rtc;      /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
+	const char *qmp;      /* a QMP socket path for the VM, or NULL */
 	char **argv;          /* the command; NULL or empty: a shell */
 	int argc;
 };

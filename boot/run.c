@@ -667,13 +667,30 @@ static int next_guest_step(const char **p, char *name, size_t size, double *ms)
 	return 1;
 }
 
+/* The facts after the steps: "name_with_underscore=value" lines, each as
+ * (name, value); the value is a number or a word, so JSON needs no escape. */
+static int next_guest_fact(const char **p, char name[32], char value[48])
+{
+	int used = 0;
+	while (**p && (sscanf(*p, "%31[a-z_]=%47[A-Za-z0-9.+-]\n%n", name, value, &used) != 2 ||
+		       !used || !strchr(name, '_'))) {
+		const char *nl = strchr(*p, '\n'); /* a step, or a line we cannot read */
+		*p = nl ? nl + 1 : *p + strlen(*p);
+		used = 0;
+	}
+	*p += used;
+	return used > 0;
+}
+
 static void print_trace(const struct run *r)
 {
-	char name[32];
+	char name[32], value[48];
 	double ms;
 	dprintf(STDERR_FILENO, "wisp trace (ms)\n  guest, since the kernel started:\n");
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms);)
 		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", name, ms);
+	for (const char *p = r->guest_trace; next_guest_fact(&p, name, value);)
+		dprintf(STDERR_FILENO, "    %-16s %s\n", name, value);
 	dprintf(STDERR_FILENO, "  host, since launch:\n");
 	dprintf(STDERR_FILENO, "    %-10s %9.1f\n    %-10s %9.1f\n    %-10s %9.1f\n",
 		"hello", r->t_hello / 1000.0, "status", r->t_exit / 1000.0, "vm gone",
@@ -687,12 +704,20 @@ static int write_trace_json(const struct run *r, const char *path)
 		warnx("--trace-json %s: %s", path, strerror(errno));
 		return -1;
 	}
-	char name[32];
+	char name[32], value[48];
 	double ms;
 	fprintf(f, "{\"guest_ms\": {");
 	int first = 1;
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms); first = 0)
 		fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", name, ms);
+	fprintf(f, "}, \"guest_facts\": {");
+	first = 1;
+	for (const char *p = r->guest_trace; next_guest_fact(&p, name, value); first = 0) {
+		char *end;
+		strtoll(value, &end, 10);
+		int number = *value && *end == '\0';
+		fprintf(f, number ? "%s\"%s\": %s" : "%s\"%s\": \"%s\"", first ? "" : ", ", name, value);
+	}
 	fprintf(f, "}, \"host_ms\": {\"hello\": %.3f, \"status\": %.3f, \"vm_gone\": %.3f}, "
 		   "\"exit_status\": %d}\n",
 		r->t_hello / 1000.0, r->t_exit / 1000.0, r->t_gone / 1000.0, r->exit_status);
@@ -727,6 +752,8 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	g.nonce = r.nonce;
 	if (!strcmp(o->accel, "tcg"))
 		g.tsc_khz = host_tsc_khz();
+	if (clock_gettime(CLOCK_REALTIME, &g.now) < 0)
+		g.now.tv_sec = 0; /* the guest falls back to its RTC */
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
 	if (build_kcmdline(&g, cmdline, err, sizeof(err)) < 0) {
@@ -761,6 +788,8 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		waitpid(r.vmm_pid, &r.vmm_status, 0);
 	}
 	stop_shares(&r);
+	if (o->qmp)
+		unlink(o->qmp); /* QEMU leaves it behind when it is killed */
 	term_restore();
 	if (o->trace && r.exit_status >= 0)
 		print_trace(&r);
