@@ -48,6 +48,15 @@ enum clock_action clock_decide(int64_t offset_ns, int may_slew)
 	return CLOCK_SLEW;
 }
 
+void clock_step_timex(int64_t offset_ns, struct timex *tx)
+{
+	struct timespec by = clock_timespec(offset_ns);
+	*tx = (struct timex){ 0 };
+	tx->modes = ADJ_SETOFFSET | ADJ_NANO;
+	tx->time.tv_sec = by.tv_sec;
+	tx->time.tv_usec = by.tv_nsec; /* nanoseconds, with ADJ_NANO */
+}
+
 void clock_slew_timex(int64_t offset_ns, int64_t rtt_ns, struct timex *tx)
 {
 	if (offset_ns > CLOCK_SLEW_MAX_NS)

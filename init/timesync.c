@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -48,6 +49,9 @@ struct ptp_sys_offset_precise {
 #define PTP_SYS_OFFSET _IOW('=', 5, struct ptp_sys_offset)
 #define PTP_SYS_OFFSET_PRECISE _IOWR('=', 8, struct ptp_sys_offset_precise)
 
+/* Held while reading the clock, computing and applying a correction. */
+#define LOCK_PATH "/run/wisp-clock.lock"
+#define LOCK_RETRY_NS 1000000
 #define RTC_PATH "/dev/rtc0"
 #define PTP_PATH "/dev/ptp0"
 #define PTP_NAME_PATH "/sys/class/ptp/ptp0/clock_name"
@@ -58,6 +62,8 @@ struct ptp_sys_offset_precise {
 #define RTC_HALF_SECOND_NS (NS_PER_S / 2)
 /* A resync child that somehow outlives its deadlines is killed by this. */
 #define RESYNC_ALARM_S 2
+/* How long the boot's fallback may wait for the clock lock. */
+#define FALLBACK_LOCK_NS (20 * 1000000LL)
 /* At most this many host exchanges in one measurement. */
 #define MAX_SAMPLES 16
 
@@ -241,36 +247,56 @@ static int ptp_sample(struct clock_sample *best, struct report *r)
 	return ok;
 }
 
-/* Steps or slews the clock to the host's as sample s tells it. */
-static void correct(const struct clock_sample *s, int may_slew, struct report *r)
+/* Corrections are relative, so two wisp processes correcting at once
+ * (PID 1's resync child and an exec check) must not both read the old
+ * time: the lock makes read, compute, apply one step. It is held for
+ * microseconds; waiting is bounded by deadline all the same. Returns the
+ * lock's fd, -1 when there is no lock file to take (correct anyway), -2
+ * when another process held it until the deadline. */
+static int lock_clock(int64_t deadline)
 {
-	int64_t raw = now_ns(CLOCK_MONOTONIC_RAW), real = now_ns(CLOCK_REALTIME);
-	int64_t offset = clock_host_at(s, raw) - real;
+	int fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int busy = errno == EWOULDBLOCK || errno == EINTR;
+		if (!busy || now_ns(CLOCK_MONOTONIC) >= deadline) {
+			close(fd);
+			return busy ? -2 : -1;
+		}
+		struct timespec pause = { 0, LOCK_RETRY_NS };
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+/* Steps or slews the clock to the host's as sample s tells it. */
+static void correct(const struct clock_sample *s, int may_slew, int64_t deadline,
+		    struct report *r)
+{
+	int lock = lock_clock(deadline);
+	if (lock == -2) {
+		log_info("clock: another process is correcting the clock: leaving it to it");
+		return;
+	}
+	int64_t offset = clock_host_at(s, now_ns(CLOCK_MONOTONIC_RAW)) - now_ns(CLOCK_REALTIME);
 	r->offset_ns = offset;
 	r->rtt_ns = clock_rtt(s);
-	switch (clock_decide(offset, may_slew)) {
-	case CLOCK_STEP: {
-		/* Absolute, from the raw clock: right whatever else moved the
-		 * clock since the measurement. */
-		struct timespec to = clock_timespec(clock_host_at(s, now_ns(CLOCK_MONOTONIC_RAW)));
-		if (clock_settime(CLOCK_REALTIME, &to) < 0)
-			log_warn("clock: clock_settime: %s", strerror(errno));
-		else
-			r->step_ns = offset;
-		break;
-	}
-	case CLOCK_SLEW: {
-		struct timex tx;
+	struct timex tx;
+	enum clock_action action = clock_decide(offset, may_slew);
+	if (action == CLOCK_STEP)
+		clock_step_timex(offset, &tx);
+	else if (action == CLOCK_SLEW)
 		clock_slew_timex(offset, clock_rtt(s), &tx);
-		if (adjtimex(&tx) < 0)
-			log_warn("clock: adjtimex: %s", strerror(errno));
-		else
-			r->slew_ns = offset;
-		break;
-	}
-	case CLOCK_KEEP:
-		break;
-	}
+	if (action != CLOCK_KEEP && adjtimex(&tx) < 0)
+		log_warn("clock: adjtimex (%s): %s", action == CLOCK_STEP ? "step" : "slew",
+			 strerror(errno));
+	else if (action == CLOCK_STEP)
+		r->step_ns = offset;
+	else if (action == CLOCK_SLEW)
+		r->slew_ns = offset;
+	if (lock >= 0)
+		close(lock);
 }
 
 /* Measures the offset again after a step, to report what it left. */
@@ -295,7 +321,7 @@ static int sync_from_host(const struct plan *p, struct report *r)
 	if (ptp_sample(&best, r) == 0) {
 		r->source = CLOCK_SRC_PTP;
 		r->measured = 1;
-		correct(&best, p->may_slew, r);
+		correct(&best, p->may_slew, deadline, r);
 		if (r->step_ns && ptp_sample(&best, r) == 0) {
 			r->offset_ns = clock_host_at(&best, now_ns(CLOCK_MONOTONIC_RAW)) -
 				       now_ns(CLOCK_REALTIME);
@@ -311,7 +337,7 @@ static int sync_from_host(const struct plan *p, struct report *r)
 	if (ok == 0) {
 		r->source = CLOCK_SRC_VSOCK;
 		r->measured = 1;
-		correct(&best, p->may_slew, r);
+		correct(&best, p->may_slew, deadline, r);
 		if (r->step_ns)
 			verify(fd, p->verify, &seq, deadline, r);
 	}
@@ -321,7 +347,7 @@ static int sync_from_host(const struct plan *p, struct report *r)
 
 /* Without the host: the launch timestamp or the RTC, whichever
  * clock_pick_fallback() trusts; always a step. */
-static void sync_fallback(const struct config *c, struct report *r)
+static void sync_fallback(const struct config *c, int64_t deadline, struct report *r)
 {
 	int64_t raw = now_ns(CLOCK_MONOTONIC_RAW);
 	int64_t stamp_now = c->now_ns + now_ns(CLOCK_BOOTTIME), rtc_now = 0;
@@ -343,7 +369,7 @@ static void sync_fallback(const struct config *c, struct report *r)
 		return;
 	struct clock_sample s = { .t_send = raw, .t_recv = raw,
 				  .host = r->source == CLOCK_SRC_RTC ? rtc_now : stamp_now };
-	correct(&s, 0, r);
+	correct(&s, 0, deadline, r);
 }
 
 static void note(struct trace *t, const struct report *r)
@@ -373,7 +399,7 @@ void timesync_boot(const struct config *c, struct trace *t)
 	memcpy(why, r.why, sizeof(why));
 	int quiet = r.quiet;
 	r = (struct report){ .port = c->timeport };
-	sync_fallback(c, &r);
+	sync_fallback(c, now_ns(CLOCK_MONOTONIC) + FALLBACK_LOCK_NS, &r);
 	note(t, &r);
 	if (r.source == CLOCK_SRC_NONE) {
 		log_warn("clock: no time source (%s; no wisp.now, no RTC): left as it is", why);

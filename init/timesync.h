@@ -13,9 +13,11 @@
  * timesync_check() before each `wisp exec` command, so a command run right
  * after a pause sees the right time without waiting for the timer.
  *
- * Every correction sets an absolute time derived from CLOCK_MONOTONIC_RAW
- * (a step) or replaces the kernel's pending slew (ADJ_OFFSET), so two
- * processes syncing at once cannot add their corrections up. */
+ * Measurements are on CLOCK_MONOTONIC_RAW, which no correction moves.
+ * Corrections are adjtimex: ADJ_SETOFFSET for a step (the kernel applies
+ * it to its own reading of the time, so no syscall latency is lost) and
+ * ADJ_OFFSET for a slew; a lock in /run makes read-compute-apply one step,
+ * so two processes syncing at once cannot add their corrections up. */
 #ifndef WISP_TIMESYNC_H
 #define WISP_TIMESYNC_H
 

@@ -58,6 +58,22 @@ static void test_slew_small_offsets_step_large_ones(void)
 	CHECK_INT(clock_decide(0, 0), CLOCK_KEEP);
 }
 
+static void test_step_request_is_a_normalized_relative_offset(void)
+{
+	struct timex tx;
+	clock_step_timex(20 * NS_PER_S + 5, &tx);
+	CHECK_INT(tx.modes, ADJ_SETOFFSET | ADJ_NANO);
+	CHECK_INT(tx.time.tv_sec, 20);
+	CHECK_INT(tx.time.tv_usec, 5);
+	/* Back by 1.5 s: the kernel wants tv_usec (ns here) in [0, 1e9). */
+	clock_step_timex(-1500 * MS, &tx);
+	CHECK_INT(tx.time.tv_sec, -2);
+	CHECK_INT(tx.time.tv_usec, 500 * MS);
+	clock_step_timex(-1, &tx);
+	CHECK_INT(tx.time.tv_sec, -1);
+	CHECK_INT(tx.time.tv_usec, NS_PER_S - 1);
+}
+
 static void test_slew_request_is_the_pll_in_nanoseconds(void)
 {
 	struct timex tx;
@@ -230,6 +246,7 @@ int main(void)
 	test_best_of_n_takes_the_smallest_round_trip();
 	test_host_time_is_carried_from_the_middle_of_the_exchange();
 	test_slew_small_offsets_step_large_ones();
+	test_step_request_is_a_normalized_relative_offset();
 	test_slew_request_is_the_pll_in_nanoseconds();
 	test_timespec_conversion_handles_negative_times();
 	test_fallback_prefers_the_launch_timestamp();
