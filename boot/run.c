@@ -82,6 +82,7 @@ static volatile pid_t timeout_victim = -1;
 static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES + 1];
 static volatile size_t timeout_nhelpers;
 static double timeout_seconds;
+static const char *timeout_qmp; /* QEMU's QMP socket, which a SIGKILL leaves */
 
 static void stop_timeout(void)
 {
@@ -120,6 +121,8 @@ static void on_timeout(int sig)
 		kill(timeout_helpers[i], SIGKILL);
 		waitpid(timeout_helpers[i], NULL, 0);
 	}
+	if (timeout_qmp)
+		unlink(timeout_qmp);
 	term_restore();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing more to do */
@@ -551,6 +554,7 @@ static int setup_signals(struct run *r)
 		struct sigaction sa = { .sa_handler = on_timeout };
 		sigaction(SIGALRM, &sa, NULL);
 		timeout_seconds = r->o->timeout;
+		timeout_qmp = r->o->qmp;
 	}
 	return 0;
 }
