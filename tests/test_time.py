@@ -158,12 +158,12 @@ class Watch:
     """A VM whose command is `probe watch`: a line "guest_ms offset_us
     rtt_us" every 250 ms, each kept with the host's monotonic time."""
 
-    def __init__(self, share, tmp_path, *append):
+    def __init__(self, share, tmp_path, *append, seconds=110):
         self.uds = str(tmp_path / "v.sock")
         self.qmp_path = str(tmp_path / "q.sock")
         self.server = TimeServer(self.uds + "_%d" % PROBE_PORT)
         self.lines = []
-        args = ["--timeout", "110", "--vsock", self.uds, "--qmp", self.qmp_path,
+        args = ["--timeout", str(seconds), "--vsock", self.uds, "--qmp", self.qmp_path,
                 "-v", "%s:/w" % share]
         for a in append:
             args += ["--append", a]
