@@ -35,6 +35,7 @@ struct conn {
 	int readable, writable;    /* edge-triggered readiness not yet used up */
 	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
 	int host_eof, shutdown_sent;
+	int dead;                  /* freed at the end of the epoll batch */
 };
 
 struct ctl {
@@ -49,6 +50,7 @@ struct vsock_dev {
 	const char *uds;
 	int epfd;
 	struct conn *conns;
+	struct conn *dead;         /* closed, not yet freed (see conn_free) */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
@@ -151,7 +153,21 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 			v->ctl[i].conn = NULL;
 	close(c->fd);
 	queue_free(&c->to_fd);
-	free(c);
+	/* The caller's batch of epoll events may still name c (a packet from
+	 * the guest ended it before its own socket's event came up): the
+	 * memory lives until vsock_dev_pump(), after the batch. */
+	c->dead = 1;
+	c->next = v->dead;
+	v->dead = c;
+}
+
+static void free_dead(struct vsock_dev *v)
+{
+	while (v->dead) {
+		struct conn *c = v->dead;
+		v->dead = c->next;
+		free(c);
+	}
 }
 
 /* Ends a connection with RST to the guest (unless it was never known there). */
@@ -488,6 +504,8 @@ static void fill_rx(struct vsock_dev *v)
 void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 {
 	struct conn *c = ptr;
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT)
 		c->writable = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -515,11 +533,13 @@ void vsock_dev_pump(struct vsock_dev *v)
 	if (v->notify_tx)
 		vq_notify(&v->vu->vq[VQ_TX]);
 	v->notify_rx = v->notify_tx = 0;
+	free_dead(v);
 }
 
 void vsock_dev_free(struct vsock_dev *v)
 {
 	while (v->conns)
 		conn_free(v, v->conns);
+	free_dead(v);
 	free(v);
 }

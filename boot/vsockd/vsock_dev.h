@@ -30,7 +30,9 @@ void vsock_dev_accept(struct vsock_dev *v, int fd);
 void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
 /* The guest kicked a queue. */
 void vsock_dev_kick(struct vsock_dev *v, int q);
-/* Moves whatever can move now: packets to the guest, bytes to sockets. */
+/* Moves whatever can move now: packets to the guest, bytes to sockets.
+ * Call it after each batch of epoll events: connections that ended during
+ * the batch are freed here, not while events may still name them. */
 void vsock_dev_pump(struct vsock_dev *v);
 /* Closes every connection (QEMU went away). */
 void vsock_dev_free(struct vsock_dev *v);
