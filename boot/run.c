@@ -82,7 +82,8 @@ static volatile pid_t timeout_victim = -1;
 static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES + 1];
 static volatile size_t timeout_nhelpers;
 static double timeout_seconds;
-static const char *timeout_qmp; /* QEMU's QMP socket, which a SIGKILL leaves */
+/* Sockets whose owners (QEMU, wisp-vsockd) a SIGKILL stops from removing. */
+static const char *timeout_qmp, *timeout_vsock;
 
 static void stop_timeout(void)
 {
@@ -123,6 +124,8 @@ static void on_timeout(int sig)
 	}
 	if (timeout_qmp)
 		unlink(timeout_qmp);
+	if (timeout_vsock)
+		unlink(timeout_vsock);
 	term_restore();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing more to do */
@@ -555,6 +558,7 @@ static int setup_signals(struct run *r)
 		sigaction(SIGALRM, &sa, NULL);
 		timeout_seconds = r->o->timeout;
 		timeout_qmp = r->o->qmp;
+		timeout_vsock = r->o->vsock;
 	}
 	return 0;
 }

@@ -320,3 +320,12 @@ def test_a_broken_time_service_costs_one_line_and_a_fallback(mode, share, tmp_pa
         assert took >= 190, t
     if server:
         assert server.requests >= 1
+
+
+def test_a_timeout_leaves_no_socket_behind(tmp_path):
+    # QEMU and wisp-vsockd are SIGKILLed on --timeout: wisp removes their sockets.
+    uds, qmp = str(tmp_path / "v.sock"), str(tmp_path / "q.sock")
+    r = wisp("run", "--timeout", "3", "--vsock", uds, "--qmp", qmp, "--", "sleep", "60")
+    assert r.returncode == 124, r
+    assert not os.path.exists(uds) and not os.path.exists(qmp), os.listdir(tmp_path)
+    assert_no_leftovers(r)
