@@ -82,6 +82,9 @@ $(OUT)/wisp-vsockd: $(VSOCKD_SRC) $(HEADERS) Makefile
 $(OUT)/vsock_probe: tests/helpers/vsock_probe.c
 	@mkdir -p $(OUT)
 	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
+$(OUT)/clock_probe: tests/helpers/clock_probe.c common/time_wire.h
+	@mkdir -p $(OUT)
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
 
 run: all
 	$(Q)$(OUT)/wisp run -it
@@ -90,9 +93,11 @@ run: all
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test_*.c))
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
-$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c common/base64.c
+$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c boot/vmm_qemu.c \
+	common/base64.c
 $(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c \
 	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c tests/unit/fake_guest.c tests/unit/fake_guest.h
+$(OUT)/unit/test_clock: tests/unit/test_clock.c init/clock_math.c
 $(OUT)/unit/%: tests/unit/%.c tests/unit/check.h $(HEADERS)
 	@mkdir -p $(OUT)/unit
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.c,$^)
@@ -108,6 +113,7 @@ $(OUT)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/wire.c
 $(OUT)/fuzz/fuzz_vsock: tests/fuzz/fuzz_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
 $(OUT)/fuzz/fuzz_vsock_dev: tests/fuzz/fuzz_vsock_dev.c tests/unit/fake_guest.c tests/unit/fake_guest.h \
 	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c common/queue.c
+$(OUT)/fuzz/fuzz_time: tests/fuzz/fuzz_time.c init/clock_math.c
 $(OUT)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	@mkdir -p $(OUT)/fuzz
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(filter %.c,$^)
@@ -121,7 +127,7 @@ fuzz: $(FUZZERS)
 			>$(OUT)/fuzz/$${f##*/}.log 2>&1 || { tail -n 30 $(OUT)/fuzz/$${f##*/}.log; exit 1; }; \
 	done
 
-test: all unit fuzz $(OUT)/vsock_probe
+test: all unit fuzz $(OUT)/vsock_probe $(OUT)/clock_probe
 	$(Q)$(PYTEST) -q tests
 
 # A benchmark, not a test: medians and ratios against baselines built in

@@ -129,6 +129,9 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 
 	/* Over vsock the agent gets the command in its EXEC frame. */
 	add(&t, " wisp.nonce=%s wisp.io=%s", g->nonce, g->serve ? "vsock" : "virtio");
+	/* The guest's clock of last resort (docs/time.md). */
+	if (g->now.tv_sec > 0)
+		add(&t, " wisp.now=%lld.%09ld", (long long)g->now.tv_sec, g->now.tv_nsec);
 	if (!g->serve)
 		add_command_keys(&t, g);
 	if (o->nvolumes) {

@@ -4,6 +4,7 @@
 #define WISP_KCMDLINE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "options.h"
 
@@ -22,6 +23,7 @@ struct guest_setup {
 	int no_pci;             /* the machine has no PCI bus to probe */
 	char *const *host_env;  /* for -e K without a value */
 	int serve;              /* wisp.io=vsock: the agent takes the command */
+	struct timespec now;    /* the host's CLOCK_REALTIME at launch; 0: not given */
 };
 
 /* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,

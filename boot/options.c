@@ -29,6 +29,8 @@ const char run_usage[] =
 	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
 	"  --vsock PATH  --cid N                  the vsock socket's host path (default: private)\n"
 	"  --no-vsock                             no vsock: the command's stdio on a virtio port\n"
+	"  --rtc utc|localtime|DATE               the guest's RTC (DATE: 2001-01-01T00:00:00)\n"
+	"  --qmp PATH                             a QMP socket at PATH (to stop/cont the VM)\n"
 	"  --verbose                              kernel log and VMM messages on stderr\n";
 
 const char start_usage[] =
@@ -46,6 +48,7 @@ const char exec_usage[] =
 enum {
 	OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND,
 	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON, OPT_VSOCK, OPT_CID, OPT_NO_VSOCK, OPT_NAME,
+	OPT_RTC, OPT_QMP,
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +74,8 @@ static const struct option long_opts[] = {
 	{ "cid", required_argument, NULL, OPT_CID },
 	{ "no-vsock", no_argument, NULL, OPT_NO_VSOCK },
 	{ "name", required_argument, NULL, OPT_NAME },
+	{ "rtc", required_argument, NULL, OPT_RTC },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +112,22 @@ static int valid_user(const char *s)
 	if (parse_uint(uid, 0, 0xfffffffeU, &id))
 		return 0;
 	return !colon || parse_uint(colon + 1, 0, 0xfffffffeU, &id) == 0;
+}
+
+/* utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS: what QEMU's -rtc
+ * base= takes, and nothing that could smuggle in another option. */
+static int valid_rtc(const char *v)
+{
+	static const char date[] = "dddd-dd-dd", datetime[] = "dddd-dd-ddTdd:dd:dd";
+	const char *shape = strlen(v) == strlen(date) ? date : datetime;
+	if (!strcmp(v, "utc") || !strcmp(v, "localtime"))
+		return 1;
+	if (strlen(v) != strlen(shape))
+		return 0;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? v[i] < '0' || v[i] > '9' : v[i] != shape[i])
+			return 0;
+	return 1;
 }
 
 static int valid_vmm(const char *v)
@@ -333,6 +354,17 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 		case OPT_CID:
 			if (parse_uint(optarg, 3, 0xfffffffeU, &o->cid))
 				return fail(err, errlen, "invalid --cid '%s': want 3 or more", optarg);
+			break;
+		case OPT_RTC:
+			if (!valid_rtc(optarg))
+				return fail(err, errlen, "invalid --rtc '%s': want utc, localtime, "
+					    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", optarg);
+			o->rtc = optarg;
+			break;
+		case OPT_QMP:
+			if (!optarg[0] || strlen(optarg) > 100)
+				return fail(err, errlen, "invalid --qmp '%s': want a socket path under 100 bytes", optarg);
+			o->qmp = optarg;
 			break;
 		case 'h':
 			o->help = 1;

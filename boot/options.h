@@ -44,6 +44,8 @@ struct run_opts {
 	const char *trace_json;
 	int no_vsock;         /* --no-vsock: stdio on the virtio port, no agent */
 	const char *name;     /* wisp start --name */
+	const char *rtc;      /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
+	const char *qmp;      /* a QMP socket path for the VM, or NULL */
 	char **argv;          /* the command; NULL or empty: a shell */
 	int argc;
 };

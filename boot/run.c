@@ -104,6 +104,10 @@ static volatile pid_t timeout_victim = -1;
 static volatile pid_t timeout_helpers[OPTIONS_MAX_VOLUMES + 1];
 static volatile size_t timeout_nhelpers;
 static double timeout_seconds;
+/* Sockets whose owners (QEMU, wisp-vsockd) a SIGKILL stops from removing. */
+static const char *timeout_qmp, *timeout_vsock;
+/* The VM's runtime directory and its ready socket, removed on a timeout. */
+static const char *timeout_dir, *timeout_ready;
 
 static void stop_timeout(void)
 {
@@ -124,6 +128,26 @@ static void on_timeout(int sig)
 	for (size_t i = 0; i < timeout_nhelpers; i++) {
 		kill(timeout_helpers[i], SIGKILL);
 		waitpid(timeout_helpers[i], NULL, 0);
+	}
+	if (timeout_qmp)
+		unlink(timeout_qmp);
+	if (timeout_vsock)
+		unlink(timeout_vsock);
+	if (timeout_ready)
+		unlink(timeout_ready);
+	if (timeout_dir) {
+		static const char *const files[] = { "vsock", "vsock_5253", "lock", "state", "log" };
+		char path[RUNTIME_PATH_MAX + 16];
+		size_t n = strlen(timeout_dir);
+		if (n < RUNTIME_PATH_MAX) {
+			for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+				memcpy(path, timeout_dir, n);
+				path[n] = '/';
+				memcpy(path + n + 1, files[i], strlen(files[i]) + 1);
+				unlink(path);
+			}
+			rmdir(timeout_dir);
+		}
 	}
 	term_restore();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
@@ -775,6 +799,7 @@ static int setup_signals(struct run *r)
 		struct sigaction sa = { .sa_handler = on_timeout };
 		sigaction(SIGALRM, &sa, NULL);
 		timeout_seconds = r->o->timeout;
+		timeout_qmp = r->o->qmp;
 	}
 	return 0;
 }
@@ -884,21 +909,46 @@ static void stop_shares(struct run *r)
 static int next_guest_step(const char **p, char *name, size_t size, double *ms)
 {
 	long long us;
-	int used;
-	if (sscanf(*p, "%31[a-z]=%lld\n%n", name, &us, &used) != 2 || size < 32)
+	int used = 0;
+	if (size < 32)
+		return 0;
+	/* Facts (names with '_') and lines we cannot read are passed over. */
+	while (**p && (sscanf(*p, "%31[a-z]=%lld\n%n", name, &us, &used) != 2 || !used)) {
+		const char *nl = strchr(*p, '\n');
+		*p = nl ? nl + 1 : *p + strlen(*p);
+		used = 0;
+	}
+	if (!used)
 		return 0;
 	*p += used;
 	*ms = (double)us / 1000.0;
 	return 1;
 }
 
+/* The facts after the steps: "name_with_underscore=value" lines, each as
+ * (name, value); the value is a number or a word, so JSON needs no escape. */
+static int next_guest_fact(const char **p, char name[32], char value[48])
+{
+	int used = 0;
+	while (**p && (sscanf(*p, "%31[a-z_]=%47[A-Za-z0-9.+-]\n%n", name, value, &used) != 2 ||
+		       !used || !strchr(name, '_'))) {
+		const char *nl = strchr(*p, '\n'); /* a step, or a line we cannot read */
+		*p = nl ? nl + 1 : *p + strlen(*p);
+		used = 0;
+	}
+	*p += used;
+	return used > 0;
+}
+
 static void print_trace(const struct run *r)
 {
-	char name[32];
+	char name[32], value[48];
 	double ms;
 	dprintf(STDERR_FILENO, "wisp trace (ms)\n  guest, since the kernel started:\n");
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms);)
 		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", name, ms);
+	for (const char *p = r->guest_trace; next_guest_fact(&p, name, value);)
+		dprintf(STDERR_FILENO, "    %-16s %s\n", name, value);
 	dprintf(STDERR_FILENO, "  host, since launch:\n");
 	if (r->t_ready)
 		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", "ready", r->t_ready / 1000.0);
@@ -914,12 +964,26 @@ static int write_trace_json(const struct run *r, const char *path)
 		warnx("--trace-json %s: %s", path, strerror(errno));
 		return -1;
 	}
-	char name[32];
+	char name[32], value[48];
 	double ms;
 	fprintf(f, "{\"guest_ms\": {");
 	int first = 1;
 	for (const char *p = r->guest_trace; next_guest_step(&p, name, sizeof(name), &ms); first = 0)
 		fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", name, ms);
+	fprintf(f, "}, \"guest_facts\": {");
+	first = 1;
+	for (const char *p = r->guest_trace; next_guest_fact(&p, name, value);) {
+		/* An exec reports the clock again: its figures replace the boot's. */
+		char later[40];
+		snprintf(later, sizeof(later), "\n%s=", name);
+		if (strstr(p - 1, later))
+			continue;
+		char *end;
+		strtoll(value, &end, 10);
+		int number = *value && *end == '\0';
+		fprintf(f, number ? "%s\"%s\": %s" : "%s\"%s\": \"%s\"", first ? "" : ", ", name, value);
+		first = 0;
+	}
 	fprintf(f, "}, \"host_ms\": {");
 	if (r->t_ready)
 		fprintf(f, "\"ready\": %.3f, ", r->t_ready / 1000.0);
@@ -956,10 +1020,14 @@ static int claim_vm_dir(struct run *r)
 		snprintf(r->vsock_path, sizeof(r->vsock_path), "%s", r->o->vsock);
 	else
 		snprintf(r->vsock_path, sizeof(r->vsock_path), "%s/vsock", r->vm_dir);
-	char ready[RUNTIME_PATH_MAX + 32];
+	static char ready[RUNTIME_PATH_MAX + 32];
 	snprintf(ready, sizeof(ready), "%s_%u", r->vsock_path, WIRE_READY_PORT);
 	unlink(ready); /* a leftover of a VM that ran with the same --vsock */
 	r->ready_fd = unix_listen(ready, err, sizeof(err));
+	/* A timeout ends wisp from a signal handler: it removes these. */
+	timeout_dir = r->vm_dir;
+	timeout_vsock = r->vsock_path;
+	timeout_ready = ready;
 	if (r->ready_fd < 0) {
 		warnx("%s", err);
 		return -1;
@@ -1005,6 +1073,8 @@ static void command_stdio(const struct run_opts *o, int *stdin_open, int *tty)
 static int finish(struct run *r)
 {
 	const struct run_opts *o = r->o;
+	if (o->qmp && r->l->mode != MODE_EXEC)
+		unlink(o->qmp); /* QEMU leaves it behind when it is killed */
 	term_restore();
 	if (o->trace && r->exit_status >= 0)
 		print_trace(r);
@@ -1045,6 +1115,8 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 	g.nonce = r.nonce;
 	if (!strcmp(o->accel, "tcg"))
 		g.tsc_khz = host_tsc_khz();
+	if (clock_gettime(CLOCK_REALTIME, &g.now) < 0)
+		g.now.tv_sec = 0; /* the guest falls back to its RTC */
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
 	static char keys[WIRE_MAX_PAYLOAD];

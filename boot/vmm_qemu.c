@@ -85,6 +85,12 @@ static int build(const struct vmm *vmm, const struct vm_spec *s, struct argv_lis
 	push(a, "-nodefaults"), push(a, "-no-user-config"), push(a, "-display"), push(a, "none");
 	/* The guest's reset ends QEMU: that is how a wisp VM powers off. */
 	push(a, "-no-reboot");
+	if (o->rtc)
+		push(a, "-rtc"), push(a, "base=%s", o->rtc);
+	if (o->qmp) {
+		char path[256];
+		push(a, "-qmp"), push(a, "unix:%s,server=on,wait=off", qemu_escape(o->qmp, path, sizeof(path)));
+	}
 	push(a, "-kernel"), push(a, "%s", s->kernel);
 	push(a, "-initrd"), push(a, "%s", s->initrd);
 	push(a, "-append"), push(a, "%s", s->cmdline);

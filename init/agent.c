@@ -19,6 +19,7 @@
 #include "log.h"
 #include "session.h"
 #include "spawn.h"
+#include "timesync.h"
 #include "trace.h"
 
 #ifndef AF_VSOCK
@@ -91,6 +92,11 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sigfd < 0 || epfd < 0 || session_init(&s, -1, &cmd) < 0)
 		_exit(1);
+	/* Right after a pause the clock is behind: fix it before the command. */
+	char facts[TIMESYNC_FACTS_MAX];
+	size_t nfacts = timesync_check(facts, sizeof(facts));
+	if (nfacts)
+		send_frame(fd, WIRE_TRACE, facts, (uint32_t)nfacts);
 	struct trace trace = { .n = 0 };
 	trace_mark(&trace, "exec");
 	if (spawn_command(cfg, -1, &cmd) < 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/base64.h"
+#include "../common/time_wire.h"
 
 #define DEFAULT_ROWS 24
 #define DEFAULT_COLS 80
@@ -274,6 +275,49 @@ static int key_debug(struct config *c, char *v)
 	return parse_bool(v, &c->debug);
 }
 
+static int key_timesync(struct config *c, char *v)
+{
+	unsigned long s;
+	if (parse_uint(v, '\0', CONFIG_TIMESYNC_MAX_S, &s, NULL))
+		return -1;
+	c->timesync_s = (unsigned)s;
+	return 0;
+}
+
+static int key_timeport(struct config *c, char *v)
+{
+	unsigned long port;
+	if (parse_uint(v, '\0', 0xfffffffeUL, &port, NULL) || port == 0)
+		return -1;
+	c->timeport = (unsigned)port;
+	return 0;
+}
+
+/* SECONDS[.FRACTION]: up to 9 digits of fraction, before 2^62 ns. */
+static int key_now(struct config *c, char *v)
+{
+	unsigned long sec;
+	const char *e;
+	if (parse_uint(v, '.', TIME_WIRE_MAX_NS / 1000000000ULL - 1, &sec, &e) &&
+	    parse_uint(v, '\0', TIME_WIRE_MAX_NS / 1000000000ULL - 1, &sec, &e))
+		return -1;
+	long long ns = 0, scale = 100000000;
+	if (*e == '.') {
+		if (!e[1])
+			return -1;
+		for (e++; *e; e++, scale /= 10) {
+			if (*e < '0' || *e > '9' || scale == 0)
+				return -1;
+			ns += (*e - '0') * scale;
+		}
+	}
+	if (sec == 0 && ns == 0)
+		return -1;
+	c->has_now = 1;
+	c->now_ns = (long long)sec * 1000000000LL + ns;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*parse)(struct config *c, char *value);
@@ -282,6 +326,7 @@ static const struct {
 	{ "tty", key_tty },           { "stdin", key_stdin }, { "user", key_user },
 	{ "hostname", key_hostname }, { "nonce", key_nonce }, { "io", key_io },
 	{ "debug", key_debug },       { "shares", key_shares },
+	{ "timesync", key_timesync }, { "timeport", key_timeport }, { "now", key_now },
 };
 
 /* Warnings quote at most this much of what they did not understand. */
@@ -313,6 +358,8 @@ static void set_defaults(struct config *c)
 	c->cols = DEFAULT_COLS;
 	c->io = IO_AUTO;
 	c->hostname = "wisp";
+	c->timesync_s = CONFIG_TIMESYNC_DEFAULT_S;
+	c->timeport = TIME_WIRE_PORT;
 }
 
 int config_parse(const char *cmdline, size_t n, struct config *c)

@@ -12,6 +12,10 @@
 #define CONFIG_MAX_ARGS 256
 #define CONFIG_MAX_ENV 256
 #define CONFIG_MAX_SHARES 16
+/* The most of /proc/cmdline that is read. */
+#define CONFIG_CMDLINE_MAX 65536
+#define CONFIG_TIMESYNC_DEFAULT_S 60
+#define CONFIG_TIMESYNC_MAX_S 86400
 
 enum io_mode {
 	IO_AUTO,    /* the virtio port when it exists, else the console */
@@ -48,6 +52,10 @@ struct config {
 	int debug;
 	struct share shares[CONFIG_MAX_SHARES];
 	size_t nshares;
+	unsigned timesync_s;             /* resync interval; 0: no resync, no exec check */
+	unsigned timeport;               /* the host time service's vsock port */
+	int has_now;                     /* wisp.now: the host's clock at launch */
+	long long now_ns;                /* ... in ns since the epoch */
 
 	char *storage; /* every string above points in here */
 	size_t nwarnings;

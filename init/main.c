@@ -20,6 +20,7 @@
 #include "shutdown.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "timesync.h"
 #include "trace.h"
 
 #define CMDLINE_MAX 65536
@@ -153,6 +154,9 @@ int main(void)
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
+	/* 4. The clock, from the host, before anything can read it. */
+	timesync_boot(&cfg, &trace);
+	trace_mark(&trace, "clock");
 	/* 4. The agent, for the host's requests over vsock. Serving only those,
 	 * it tells the host when it listens: the boot trace, PID 1's warnings
 	 * and, when a share failed, a status of 125 go with the notice. */

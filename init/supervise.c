@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "log.h"
 #include "shutdown.h"
+#include "timesync.h"
 
 /* How long the rest of the processes get between SIGTERM and SIGKILL. */
 #define GRACE_MS 500
@@ -29,7 +30,7 @@
  * that grace and report its status; PID 1 waits for them a little longer. */
 #define SERVE_GRACE_MS (SHUTDOWN_GRACE_MS + 2000)
 
-enum { TAG_SIGNAL = 100, TAG_TIMER };
+enum { TAG_SIGNAL = 100, TAG_TIMER, TAG_TIMESYNC };
 
 enum phase {
 	RUNNING,     /* the command runs */
@@ -280,6 +281,9 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 		p.how = WIRE_SETUP; /* it never started: the status is 125 */
 	add_fd(p.epfd, sigfd, TAG_SIGNAL);
 	add_fd(p.epfd, p.timerfd, TAG_TIMER);
+	int timesync_fd = timesync_timer(c);
+	if (timesync_fd >= 0)
+		add_fd(p.epfd, timesync_fd, TAG_TIMESYNC);
 	reap(&p); /* a command that ended before the loop started */
 
 	for (;;) {
@@ -293,6 +297,8 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 			uint32_t tag = ev[i].data.u32;
 			if (tag == TAG_SIGNAL) {
 				on_signals(&p);
+			} else if (tag == TAG_TIMESYNC) {
+				timesync_tick(timesync_fd, c, p.phase == RUNNING);
 			} else if (tag == TAG_TIMER) {
 				uint64_t ticks;
 				if (read(p.timerfd, &ticks, sizeof(ticks)) > 0)

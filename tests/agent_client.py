@@ -60,8 +60,9 @@ def b64list(items):
     return base64.b64encode(b"".join(i.encode() + b"\0" for i in items)).decode()
 
 
-def exec_command(uds, argv, stdin=None, timeout=60):
-    """Runs argv through the agent; returns (status, stdout, stderr)."""
+def exec_command(uds, argv, stdin=None, timeout=60, traces=None):
+    """Runs argv through the agent; returns (status, stdout, stderr). TRACE
+    payloads (the agent's clock check) are appended to traces if given."""
     c = connect(uds)
     c.settimeout(timeout)
     frames = Frames(c)
@@ -84,6 +85,8 @@ def exec_command(uds, argv, stdin=None, timeout=60):
             out += payload
         elif kind == STDERR:
             err += payload
+        elif kind == TRACE and traces is not None:
+            traces.append(payload)
         elif kind == EXIT:
             how, value = payload[0], struct.unpack("<i", payload[4:8])[0]
             c.close()

@@ -1,6 +1,7 @@
 /* wisp-vsockd: a vhost-user backend for QEMU's vhost-user-vsock devices
  * that needs no /dev/vhost-vsock, with Firecracker-style hybrid Unix
- * sockets on the host side. One process per VM, one epoll loop.
+ * sockets on the host side, and the host time service of docs/time.md on
+ * vsock port 5254. One process per VM, one epoll loop.
  *
  *   wisp-vsockd --vhost-fd N | --vhost-socket PATH  --uds PATH  [--cid N]
  */
@@ -17,7 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../../common/time_wire.h"
 #include "log.h"
+#include "time_service.h"
 #include "vhost_user.h"
 #include "vsock_dev.h"
 #include "vu_dev.h"
@@ -34,7 +37,7 @@ static void on_term(int sig)
 		unlink(uds_to_remove);
 	_exit(0);
 }
-enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX };
+enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX, TAG_TIME };
 
 static int listen_unix(const char *path)
 {
@@ -97,7 +100,7 @@ static void track_kicks(int epfd, struct vu_dev *d, int watched[VU_NQUEUES])
 
 static int is_tag(const struct epoll_event *ev)
 {
-	return ev->data.u64 <= TAG_KICK_TX;
+	return ev->data.u64 <= TAG_TIME;
 }
 
 int main(int argc, char **argv)
@@ -160,12 +163,16 @@ int main(int argc, char **argv)
 	static struct vu_dev dev;
 	vu_dev_init(&dev, cid);
 	struct vsock_dev *vs = vsock_dev_new(&dev, uds, epfd);
-	if (epfd < 0 || !vs) {
+	struct time_service *ts = time_service_new();
+	if (epfd < 0 || !vs || !ts) {
 		log_msg("setup: %s", strerror(errno));
 		return 1;
 	}
 	watch(epfd, vhost, TAG_VHOST);
 	watch(epfd, listener, TAG_LISTEN);
+	/* The host time service (docs/time.md) is answered here. */
+	watch(epfd, time_service_fd(ts), TAG_TIME);
+	vsock_dev_serve_port(vs, TIME_WIRE_PORT, time_service_open, ts);
 	int watched[VU_NQUEUES] = { -1, -1 };
 	int status = 0;
 	for (;;) {
@@ -197,6 +204,8 @@ int main(int argc, char **argv)
 					goto done;
 				vu_close_fds(&m);
 				track_kicks(epfd, &dev, watched);
+			} else if (tag == TAG_TIME) {
+				time_service_run(ts);
 			} else if (tag == TAG_LISTEN) {
 				int fd;
 				while ((fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
@@ -213,6 +222,7 @@ int main(int argc, char **argv)
 	}
 done:
 	vsock_dev_free(vs);
+	time_service_free(ts);
 	vu_dev_reset(&dev);
 	close(listener);
 	unlink(uds);

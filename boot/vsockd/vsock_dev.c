@@ -37,6 +37,7 @@ struct conn {
 	int fd_shut;               /* ...passed on: shutdown(fd, SHUT_WR) done */
 	int host_eof, shutdown_sent;
 	int credit_requested;      /* asked the guest for credit since it last had room */
+	int dead;                  /* freed at the end of the epoll batch */
 };
 
 struct ctl {
@@ -51,12 +52,16 @@ struct vsock_dev {
 	const char *uds;
 	int epfd;
 	struct conn *conns;
+	struct conn *dead;         /* closed, not yet freed (see conn_free) */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
 	int debug; /* WISP_VSOCKD_DEBUG=1: a line per packet */
+	uint32_t local_port;          /* served in this process, not at <uds>_P */
+	int (*local_open)(void *ctx);
+	void *local_ctx;
 };
 
 struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd)
@@ -71,6 +76,13 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
 	v->debug = dbg && *dbg == '1';
 	return v;
+}
+
+void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(void *ctx), void *ctx)
+{
+	v->local_port = port;
+	v->local_open = open_fd;
+	v->local_ctx = ctx;
 }
 
 static struct conn *find(struct vsock_dev *v, uint32_t host_port, uint32_t guest_port)
@@ -149,7 +161,21 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 			v->ctl[i].conn = NULL;
 	close(c->fd);
 	queue_free(&c->to_fd);
-	free(c);
+	/* The caller's batch of epoll events may still name c (a packet from
+	 * the guest ended it before its own socket's event came up): the
+	 * memory lives until vsock_dev_pump(), after the batch. */
+	c->dead = 1;
+	c->next = v->dead;
+	v->dead = c;
+}
+
+static void free_dead(struct vsock_dev *v)
+{
+	while (v->dead) {
+		struct conn *c = v->dead;
+		v->dead = c->next;
+		free(c);
+	}
 }
 
 /* Ends a connection with RST to the guest (unless it was never known there). */
@@ -227,9 +253,11 @@ static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || len >= (int)sizeof(sa.sun_path) ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	int local = v->local_open && h->dst_port == v->local_port;
+	int fd = local ? v->local_open(v->local_ctx)
+		       : socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (!local && (len >= (int)sizeof(sa.sun_path) ||
+				  connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0))) {
 		if (fd >= 0)
 			close(fd);
 		queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
@@ -494,6 +522,8 @@ static void fill_rx(struct vsock_dev *v)
 void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 {
 	struct conn *c = ptr;
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT)
 		c->writable = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -515,11 +545,13 @@ void vsock_dev_pump(struct vsock_dev *v)
 	if (v->notify_tx)
 		vq_notify(&v->vu->vq[VQ_TX]);
 	v->notify_rx = v->notify_tx = 0;
+	free_dead(v);
 }
 
 void vsock_dev_free(struct vsock_dev *v)
 {
 	while (v->conns)
 		conn_free(v, v->conns);
+	free_dead(v);
 	free(v);
 }

@@ -20,6 +20,10 @@
 struct vsock_dev;
 
 struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epfd);
+/* Guest connections to port are served in this process: open_fd(ctx)
+ * returns the fd that stands for the host end (e.g. one end of a
+ * socketpair), or -1 to refuse the connection. */
+void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(void *ctx), void *ctx);
 /* The hybrid listener accepted fd. */
 void vsock_dev_accept(struct vsock_dev *v, int fd);
 /* Readiness of a connection's Unix socket (the epoll data pointer). */

@@ -38,6 +38,9 @@ static void test_defaults(void)
 	CHECK_INT(c.stdin_open, 0);
 	CHECK_INT(c.io, IO_AUTO);
 	CHECK_INT(c.nwarnings, 0);
+	CHECK_INT(c.timesync_s, 60);
+	CHECK_INT(c.timeport, 5254);
+	CHECK_INT(c.has_now, 0);
 	config_free(&c);
 }
 
@@ -140,6 +143,39 @@ static void test_bad_input_warns_and_keeps_defaults(void)
 	config_free(&c);
 }
 
+static void test_time_keys(void)
+{
+	struct config c = { 0 };
+	parse("wisp.timesync=2 wisp.timeport=6000 wisp.now=1795478400.123456789", &c);
+	CHECK_INT(c.timesync_s, 2);
+	CHECK_INT(c.timeport, 6000);
+	CHECK_INT(c.has_now, 1);
+	CHECK_INT(c.now_ns, 1795478400123456789LL);
+	CHECK_INT(c.nwarnings, 0);
+	parse("wisp.timesync=0 wisp.now=1795478400.5", &c);
+	CHECK_INT(c.timesync_s, 0); /* 0: no resync */
+	CHECK_INT(c.now_ns, 1795478400500000000LL);
+	parse("wisp.now=1795478400 wisp.timesync=86400", &c);
+	CHECK_INT(c.now_ns, 1795478400000000000LL);
+	CHECK_INT(c.timesync_s, 86400);
+	CHECK_INT(c.nwarnings, 0);
+	/* Malformed: the defaults stay, one warning each. */
+	parse("wisp.timesync=-1 wisp.timesync=86401 wisp.timesync=1m wisp.timeport=0 "
+	      "wisp.now=1.1234567891 wisp.now=12. wisp.now=.5 wisp.now=0", &c);
+	CHECK_INT(c.timesync_s, 60);
+	CHECK_INT(c.timeport, 5254);
+	CHECK_INT(c.has_now, 0);
+	CHECK_INT(c.nwarnings, 8);
+	CHECK_STR(c.warnings[0], "ignoring wisp.timesync: malformed value");
+	CHECK_STR(c.warnings[4], "ignoring wisp.now: malformed value");
+	parse("wisp.now=4611686018 wisp.now=99999999999999999999 wisp.now=1-2 wisp.now=1.x", &c);
+	CHECK_INT(c.has_now, 0); /* 2^62 ns and later is refused, like the host's answers */
+	CHECK_INT(c.nwarnings, 4);
+	parse("wisp.now=4611686017.999999999", &c);
+	CHECK_INT(c.now_ns, 4611686017999999999LL);
+	config_free(&c);
+}
+
 static void test_quotes_and_empty(void)
 {
 	struct config c = { 0 };
@@ -195,6 +231,7 @@ int main(void)
 	test_wisp_cmd_wins_over_dashes();
 	test_env_cwd_user_tty();
 	test_bad_input_warns_and_keeps_defaults();
+	test_time_keys();
 	test_quotes_and_empty();
 	test_too_many_args();
 	test_base64();

@@ -3,6 +3,7 @@
 
 #include "../../boot/kcmdline.h"
 #include "../../boot/options.h"
+#include "../../boot/vmm.h"
 #include "check.h"
 
 static int parse(struct run_opts *o, char *err, const char *const *words)
@@ -69,7 +70,8 @@ static void test_errors(void)
 		{ "--cpus", "0", NULL }, { "--vmm", "bochs", NULL }, { "-w", "rel", NULL },
 		{ "-u", "root", NULL }, { "-u", "1:", NULL }, { "--timeout", "-1", NULL },
 		{ "--timeout", "soon", NULL }, { "-e", "=x", NULL }, { "--accel", "hvf", NULL },
-		{ "--memory", NULL },
+		{ "--memory", NULL }, { "--rtc", "2001-01-01,x", NULL }, { "--rtc", "2001-1-01", NULL },
+		{ "--rtc", "now", NULL }, { "--qmp", "", NULL },
 	};
 	const char *want[] = {
 		"unknown option '--bogus'", "invalid --memory '8': want MiB, 34 or more",
@@ -79,11 +81,55 @@ static void test_errors(void)
 		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
 		"invalid --timeout 'soon': want seconds > 0", "invalid --env '=x': want K=V or K",
 		"unknown --accel 'hvf': want tcg or kvm", "option '--memory' needs a value",
+		"invalid --rtc '2001-01-01,x': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
+		"invalid --rtc '2001-1-01': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
+		"invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
+		"invalid --qmp '': want a socket path under 100 bytes",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		CHECK_INT(parse(&o, err, cases[i]), -1);
 		CHECK_STR(err, want[i]);
 	}
+}
+
+static int has_arg(const struct argv_list *a, const char *flag, const char *value)
+{
+	for (int i = 0; i + 1 < a->n; i++)
+		if (!strcmp(a->v[i], flag) && !strcmp(a->v[i + 1], value))
+			return 1;
+	return 0;
+}
+
+static void test_rtc_and_qmp_reach_qemu(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *w[] = { "--rtc", "2001-01-01T00:00:00", "--qmp", "/tmp/q,1.sock", "true", NULL };
+	CHECK_INT(parse(&o, err, w), 0);
+	CHECK_STR(o.rtc, "2001-01-01T00:00:00");
+	CHECK_STR(o.qmp, "/tmp/q,1.sock");
+	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
+	struct argv_list a;
+	for (int m = 0; m < 2; m++) {
+		const struct vmm *vmm = vmm_find(m ? "qemu-q35" : "qemu-microvm");
+		CHECK_INT(vmm->build_argv(vmm, &spec, &a), 0);
+		CHECK(has_arg(&a, "-rtc", "base=2001-01-01T00:00:00"));
+		CHECK(has_arg(&a, "-qmp", "unix:/tmp/q,,1.sock,server=on,wait=off"));
+		for (int i = 0; i < a.n; i++)
+			free(a.v[i]);
+	}
+	const char *w2[] = { "--rtc", "localtime", "true", NULL };
+	CHECK_INT(parse(&o, err, w2), 0);
+	CHECK(o.qmp == NULL);
+	const struct vmm *vmm = vmm_find("qemu-microvm");
+	vmm->build_argv(vmm, &spec, &a);
+	CHECK(has_arg(&a, "-rtc", "base=localtime"));
+	int qmp = 0;
+	for (int i = 0; i < a.n; i++) {
+		qmp |= !strcmp(a.v[i], "-qmp");
+		free(a.v[i]);
+	}
+	CHECK_INT(qmp, 0);
 }
 
 static void test_kcmdline(void)
@@ -106,6 +152,12 @@ static void test_kcmdline(void)
 	CHECK(strstr(line, " wisp.cwd=L3cA") != NULL);
 	CHECK(strstr(line, " wisp.stdin=1") != NULL);
 	CHECK(strstr(line, " last=1") == line + strlen(line) - strlen(" last=1"));
+	CHECK(strstr(line, "wisp.now=") == NULL); /* no launch time given */
+	g.now = (struct timespec){ 1795478400, 5 };
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " wisp.now=1795478400.000000005 ") != NULL);
+	CHECK(strstr(line, " wisp.now=") < strstr(line, " last=1")); /* --append still wins */
+	g.now = (struct timespec){ 0, 0 };
 
 	static char big[3000];
 	memset(big, 'x', sizeof(big) - 1);
@@ -188,6 +240,7 @@ int main(void)
 	test_defaults_and_command();
 	test_all_options();
 	test_errors();
+	test_rtc_and_qmp_reach_qemu();
 	test_kcmdline();
 	return check_summary("test_options");
 }
