@@ -952,9 +952,10 @@ static void print_trace(const struct run *r)
 	dprintf(STDERR_FILENO, "  host, since launch:\n");
 	if (r->t_ready)
 		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", "ready", r->t_ready / 1000.0);
-	dprintf(STDERR_FILENO, "    %-10s %9.1f\n    %-10s %9.1f\n    %-10s %9.1f\n",
-		"hello", r->t_hello / 1000.0, "status", r->t_exit / 1000.0, "vm gone",
-		r->t_gone / 1000.0);
+	dprintf(STDERR_FILENO, "    %-10s %9.1f\n    %-10s %9.1f\n", "hello", r->t_hello / 1000.0,
+		"status", r->t_exit / 1000.0);
+	if (r->l->mode != MODE_EXEC)
+		dprintf(STDERR_FILENO, "    %-10s %9.1f\n", "vm gone", r->t_gone / 1000.0);
 }
 
 static int write_trace_json(const struct run *r, const char *path)

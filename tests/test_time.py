@@ -267,8 +267,8 @@ def guest_time_s(r):
 def test_without_vsock_the_launch_timestamp_beats_a_wrong_rtc(share, tmp_path):
     trace = str(tmp_path / "t.json")
     before = time.time()
-    r = wisp("run", "--timeout", "100", "--rtc", "2001-01-01T00:00:00", "--trace-json", trace,
-             "-v", "%s:/w" % share, "--", "/w/probe", "now")
+    r = wisp("run", "--no-vsock", "--timeout", "100", "--rtc", "2001-01-01T00:00:00",
+             "--trace-json", trace, "-v", "%s:/w" % share, "--", "/w/probe", "now")
     after = time.time()
     assert r.returncode == 0, r
     assert facts(trace)["clock_source"] == "cmdline"
@@ -282,7 +282,7 @@ def test_a_stale_launch_timestamp_loses_to_the_rtc(share, tmp_path):
     trace = str(tmp_path / "t.json")
     before = time.time()
     # wisp.now from 2001 (as from a reused command line); the RTC is the host's.
-    r = wisp("run", "--timeout", "100", "--append", "wisp.now=1000000000.0",
+    r = wisp("run", "--no-vsock", "--timeout", "100", "--append", "wisp.now=1000000000.0",
              "--trace-json", trace, "-v", "%s:/w" % share, "--", "/w/probe", "now")
     after = time.time()
     assert r.returncode == 0, r
