@@ -79,8 +79,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The background process that keeps a started VM: its own session, its
- * log in the VM directory, its messages to `start` through report_fd. */
 /* The background process that keeps a started VM: a session of its own,
  * no terminal; its messages go to `start` through report_fd until the VM
  * is ready, and to the log in the VM's directory. */

@@ -1088,11 +1088,41 @@ static int finish(struct run *r)
 	return failure_status(r);
 }
 
+static void run_init(struct run *r, const struct run_opts *o, const struct launch *l)
+{
+	*r = (struct run){ .o = o, .l = l, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
+			   .vsock_fd = -1, .stdin_fd = -1, .exit_status = -1, .marker_status = -1,
+			   .lock_fd = -1, .ready_fd = -1, .ready_conn = -1, .vsockd_pid = -1 };
+}
+
+/* The EXEC frame the agent gets once it can be reached. */
+static int prepare_exec(struct run *r, const struct guest_setup *g)
+{
+	static char keys[WIRE_MAX_PAYLOAD];
+	char err[256];
+	int len = build_exec_keys(g, keys, sizeof(keys), err, sizeof(err));
+	if (len < 0) {
+		warnx("%s", err);
+		return -1;
+	}
+	r->exec_keys = keys;
+	r->exec_len = (uint32_t)len;
+	r->exec_pending = 1;
+	return 0;
+}
+
+static void open_stdin(struct run *r, int stdin_open, int tty)
+{
+	if (stdin_open)
+		r->stdin_fd = STDIN_FILENO;
+	if (tty && stdin_open && term_raw(STDIN_FILENO) == 0)
+		atexit(term_restore);
+}
+
 int run_vm(const struct run_opts *o, const struct launch *l)
 {
-	struct run r = { .o = o, .l = l, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
-			 .vsock_fd = -1, .stdin_fd = -1, .exit_status = -1, .marker_status = -1,
-			 .lock_fd = -1, .ready_fd = -1, .ready_conn = -1, .vsockd_pid = -1 };
+	struct run r;
+	run_init(&r, o, l);
 	const struct vmm *vmm = vmm_find(o->vmm);
 	char kernel[4096], initrd[4096], cmdline[KCMDLINE_MAX], err[256];
 	snprintf(kernel, sizeof(kernel), "%s", o->kernel ? o->kernel : "");
@@ -1120,17 +1150,12 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 		g.now.tv_sec = 0; /* the guest falls back to its RTC */
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
-	static char keys[WIRE_MAX_PAYLOAD];
-	int keys_len = 0;
-	if (build_kcmdline(&g, cmdline, err, sizeof(err)) < 0 ||
-	    (l->mode == MODE_VSOCK &&
-	     (keys_len = build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err))) < 0)) {
+	if (build_kcmdline(&g, cmdline, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		return EXIT_LAUNCHER;
 	}
-	r.exec_keys = keys;
-	r.exec_len = (uint32_t)keys_len;
-	r.exec_pending = l->mode == MODE_VSOCK;
+	if (l->mode == MODE_VSOCK && prepare_exec(&r, &g) < 0)
+		return EXIT_LAUNCHER;
 	struct vm_spec spec = { .o = o, .kernel = kernel, .initrd = initrd, .cmdline = cmdline,
 				.channel = l->mode == MODE_CHANNEL, .vsock = l->mode != MODE_CHANNEL };
 	struct argv_list argv;
@@ -1145,19 +1170,17 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 		release_vm_dir(&r);
 		return EXIT_LAUNCHER;
 	}
+	/* For `start`, --timeout bounds the wait until ready, which the
+	 * waiting `start` keeps itself. */
 	if (l->mode == MODE_SERVE) {
 		struct vm_state st = { .pid = getpid(), .started = time(NULL),
 				       .memory_mib = o->memory_mib, .cpus = o->cpus };
 		snprintf(st.vmm, sizeof(st.vmm), "%s", o->vmm);
 		runtime_write_state(r.vm_dir, &st);
 	} else {
-		/* For `start`, --timeout bounds the wait until ready: its own. */
 		start_timeout();
 	}
-	if (stdin_open)
-		r.stdin_fd = STDIN_FILENO;
-	if (tty && stdin_open && term_raw(STDIN_FILENO) == 0)
-		atexit(term_restore);
+	open_stdin(&r, stdin_open, tty);
 
 	loop(&r);
 
@@ -1179,11 +1202,9 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 
 int exec_in_vm(const struct run_opts *o, const char *name)
 {
-	struct run r = { .o = o, .vmm_pid = -1, .con_fd = -1, .io_fd = -1, .err_fd = -1,
-			 .vsock_fd = -1, .stdin_fd = -1, .exit_status = -1, .marker_status = -1,
-			 .lock_fd = -1, .ready_fd = -1, .ready_conn = -1, .vsockd_pid = -1 };
 	struct launch l = { .mode = MODE_EXEC, .vm_name = name };
-	r.l = &l;
+	struct run r;
+	run_init(&r, o, &l);
 	char err[300];
 	if (runtime_vm_dir(name, r.vm_dir, sizeof(r.vm_dir), err, sizeof(err)) < 0) {
 		warnx("%s", err);
@@ -1201,26 +1222,14 @@ int exec_in_vm(const struct run_opts *o, const char *name)
 				 .cols = 80, .host_env = environ };
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
-	static char keys[WIRE_MAX_PAYLOAD];
-	int keys_len = build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err));
-	if (keys_len < 0) {
-		warnx("%s", err);
-		return EXIT_LAUNCHER;
-	}
-	r.exec_keys = keys;
-	r.exec_len = (uint32_t)keys_len;
-	r.exec_pending = 1;
-	if (setup_loop(&r) < 0)
+	if (prepare_exec(&r, &g) < 0 || setup_loop(&r) < 0)
 		return EXIT_LAUNCHER;
 	r.t0 = now_us();
 	start_timeout();
 	start_exec(&r);
 	if (r.lost[0])
 		return finish(&r);
-	if (stdin_open)
-		r.stdin_fd = STDIN_FILENO;
-	if (tty && stdin_open && term_raw(STDIN_FILENO) == 0)
-		atexit(term_restore);
+	open_stdin(&r, stdin_open, tty);
 	loop(&r);
 	return finish(&r);
 }

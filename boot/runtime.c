@@ -68,14 +68,14 @@ int runtime_vm_dir(const char *name, char *out, size_t size, char *err, size_t e
 
 /* create: only for a new directory; a check must never make a lock file
  * appear in a directory its owner is removing. */
-static int take_lock(const char *dir, int wait, int create)
+static int take_lock(const char *dir, int create)
 {
 	char path[RUNTIME_PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir);
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
 	if (fd < 0)
 		return -1;
-	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -86,7 +86,7 @@ static int take_lock(const char *dir, int wait, int create)
 
 int runtime_alive(const char *dir)
 {
-	int fd = take_lock(dir, 0, 0);
+	int fd = take_lock(dir, 0);
 	if (fd >= 0) {
 		close(fd);
 		return 0;
@@ -117,7 +117,7 @@ int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t er
 	snprintf(tmp, sizeof(tmp), "%s/.new-XXXXXX", root);
 	if (!mkdtemp(tmp))
 		return fail(err, errlen, "cannot create", tmp);
-	int fd = take_lock(tmp, 0, 1);
+	int fd = take_lock(tmp, 1);
 	if (fd < 0) {
 		fail(err, errlen, "cannot lock", tmp);
 		rmdir(tmp);

@@ -21,21 +21,7 @@
 #include "spawn.h"
 #include "timesync.h"
 #include "trace.h"
-
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-#define VMADDR_CID_ANY 0xffffffffU
-#define VMADDR_CID_HOST 2
-
-/* musl has no <linux/vm_sockets.h>: the kernel's layout, declared here. */
-struct sockaddr_vm {
-	unsigned short svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
+#include "vm_sockets.h"
 
 /* How long a connection may take to say what it wants. */
 #define REQUEST_TIMEOUT_MS 10000

@@ -16,22 +16,9 @@
 #include "../common/time_wire.h"
 #include "clock_math.h"
 #include "log.h"
+#include "vm_sockets.h"
 
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-#define VMADDR_CID_HOST 2
-
-/* musl has no <linux/vm_sockets.h>: the kernel's layout, declared here. */
-struct sockaddr_vm {
-	unsigned short svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
-
-/* <linux/rtc.h> and <linux/ptp_clock.h>, likewise. */
+/* musl has no <linux/rtc.h> or <linux/ptp_clock.h>: their layouts, declared here. */
 struct rtc_time {
 	int tm_sec, tm_min, tm_hour, tm_mday, tm_mon, tm_year, tm_wday, tm_yday, tm_isdst;
 };
