@@ -69,6 +69,19 @@ def test_zombie_storm_is_reaped_without_growing_pid1():
     assert after - before <= 64, "PID 1 RSS grew from %d to %d KiB" % (before, after)
 
 
+def test_the_basics_are_set_up_before_the_command():
+    # lo is only brought up: the kernel gives it 127.0.0.1/8 itself.
+    script = ("ip -4 addr show dev lo | awk '/inet / { print $2 }'; "
+              "nc -l -p 7000 > /tmp/got & sleep 0.3; echo over-lo | nc 127.0.0.1 7000; wait; cat /tmp/got; "
+              "hostname; for m in /proc /sys /dev /dev/pts /dev/shm /run /tmp /sys/fs/cgroup; do "
+              "awk -v m=$m '$2 == m { print $2, $3 }' /proc/mounts; done")
+    r = wisp("run", "--", "sh", "-c", script)
+    assert r.returncode == 0, r
+    assert r.stdout.decode().split("\n") == [
+        "127.0.0.1/8", "over-lo", "wisp", "/proc proc", "/sys sysfs", "/dev devtmpfs", "/dev/pts devpts",
+        "/dev/shm tmpfs", "/run tmpfs", "/tmp tmpfs", "/sys/fs/cgroup cgroup2", ""]
+
+
 def test_garbage_on_the_kernel_command_line_is_survived():
     rnd = random.Random(42)
     junk = "".join(rnd.choice("abcXYZ019=.,:;!@#%^&*()[]{}<>?/\\|~`'-_+") for _ in range(300))
