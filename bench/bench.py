@@ -137,14 +137,22 @@ class Bench:
         wall = r.elapsed * 1000
         offset = wall - h["vm_gone"]
         status = h["status"] + offset
-        kernel = offset + min(h["hello"] - g["spawned"], h["status"] - g["reported"])
+        # The guest's clock starts with its kernel: each host event that
+        # follows a guest one bounds the kernel's start from above, and the
+        # tightest bound wins. Over vsock the agent's ready notice and the
+        # exec's status pair up; on the virtio port, hello and the report.
+        pairs = [("ready", "agent"), ("status", "exited"), ("hello", "spawned"), ("status", "reported")]
+        kernel = offset + min(h[a] - g[b] for a, b in pairs if a in h and b in g)
+        # PID 1's own work ends where it waits for the host: the agent
+        # listening (vsock) or the command spawned (virtio port).
+        own_end = g.get("agent", g["spawned"])
         return {"to_status": status, "to_exit": wall, "segments": {
             "launch_kernel": kernel,
             "kernel_init": g["init"],
             "init_cmd": g["spawned"] - g["init"],
             "cmd_status": status - kernel - g["spawned"],
             "poweroff": wall - status,
-        }}
+        }, "init_own": own_end - g["init"]}
 
     def direct_append(self, system, command):
         append = self.kernel_args + " printk.time=1 " + self.tag
@@ -262,6 +270,9 @@ class Bench:
             else:
                 segs["kernel_status"] = r1(k2s)
         o["segments"] = {k: v for k, v in segs.items() if v is not None}
+        own = median([r["init_own"] for r in good if "init_own" in r])
+        if own is not None:
+            o["init_own"] = r1(own)
         hwm = median([r.get("qemu_hwm_kib") for r in good])
         if hwm:
             o["qemu_hwm_mib"] = r1(hwm / 1024)
@@ -608,8 +619,8 @@ def target_lines(res):
         ("faster than Debian kernel + busybox", fmt(speedup, "%.2fx"), ">= 4x", speedup is not None and speedup >= 4),
         ("kernel -> init", fmt(seg.get("kernel_init"), "%.0f ms"), "<= 250 ms",
          seg.get("kernel_init") is not None and seg["kernel_init"] <= 250),
-        ("init's own work (init -> command)", fmt(seg.get("init_cmd"), "%.1f ms"), "<= 10 ms",
-         seg.get("init_cmd") is not None and seg["init_cmd"] <= 10),
+        ("init's own work (to the agent ready)", fmt(w.get("init_own"), "%.1f ms"), "<= 10 ms",
+         w.get("init_own") is not None and w["init_own"] <= 10),
         ("smallest -m that boots", fmt(mem.get("smallest_mib"), "%d MiB"), "<= 32 MiB (aim 24)",
          mem.get("smallest_mib") is not None and mem["smallest_mib"] <= 32),
         ("wisp-init", _human(sizes.get("wisp-init")), "<= 100 KB",

@@ -65,17 +65,17 @@ static void test_errors(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *const cases[][4] = {
+	const char *const cases[][5] = {
 		{ "--bogus", NULL }, { "-m", "8", NULL }, { "-m", "lots", NULL },
 		{ "--cpus", "0", NULL }, { "--vmm", "bochs", NULL }, { "-w", "rel", NULL },
 		{ "-u", "root", NULL }, { "-u", "1:", NULL }, { "--timeout", "-1", NULL },
 		{ "--timeout", "soon", NULL }, { "-e", "=x", NULL }, { "--accel", "hvf", NULL },
 		{ "--memory", NULL }, { "--rtc", "2001-01-01,x", NULL }, { "--rtc", "2001-1-01", NULL },
-		{ "--rtc", "now", NULL }, { "--qmp", "", NULL },
+		{ "--rtc", "now", NULL }, { "--qmp", "", NULL }, { "-m", "35", "--vmm", "qemu-pc", NULL },
 	};
 	const char *want[] = {
-		"unknown option '--bogus'", "invalid --memory '8': want MiB, 34 or more",
-		"invalid --memory 'lots': want MiB, 34 or more", "invalid --cpus '0': want 1 to 64",
+		"unknown option '--bogus'", "invalid --memory '8': want MiB, 32 or more",
+		"invalid --memory 'lots': want MiB, 32 or more", "invalid --cpus '0': want 1 to 64",
 		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
 		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
 		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
@@ -85,6 +85,7 @@ static void test_errors(void)
 		"invalid --rtc '2001-1-01': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --qmp '': want a socket path under 100 bytes",
+		"--memory below 36 MiB does not boot on qemu-pc (its firmware takes a share)",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		CHECK_INT(parse(&o, err, cases[i]), -1);
