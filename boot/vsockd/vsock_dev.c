@@ -18,6 +18,9 @@
 /* Tell the guest about freed room once this much has been consumed. */
 #define CREDIT_UPDATE_EVERY (CONN_BUF_ALLOC / 4)
 #define MAX_CTL 1024
+/* A guest, or a host program, gets at most this many connections at once
+ * (each may hold CONN_BUF_ALLOC of the other side's bytes); more are reset. */
+#define MAX_CONNS 512
 #define FIRST_HOST_PORT 1024
 
 enum conn_state { C_LINE, C_CONNECTING, C_OPEN };
@@ -53,6 +56,8 @@ struct vsock_dev {
 	int epfd;
 	struct conn *conns;
 	struct conn *dead;         /* closed, not yet freed (see conn_free) */
+	size_t nconns;
+	int conns_full_said, ctl_full_said; /* one log line per episode, not per packet */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
@@ -118,14 +123,30 @@ static void queue_ctl(struct vsock_dev *v, struct conn *c, uint32_t host_port, u
 			if (v->ctl[i].conn == c && v->ctl[i].op == op)
 				return;
 	if (v->nctl == MAX_CTL) {
-		log_msg("control queue full: dropping op %u", op);
+		if (!v->ctl_full_said)
+			log_msg("control queue full: dropping control packets until the guest takes some");
+		v->ctl_full_said = 1;
 		return;
 	}
 	v->ctl[v->nctl++] = (struct ctl){ host_port, guest_port, op, flags, c };
 }
 
+static int conns_full(struct vsock_dev *v)
+{
+	if (v->nconns < MAX_CONNS)
+		return 0;
+	if (!v->conns_full_said)
+		log_msg("%d connections open: refusing more until one ends", MAX_CONNS);
+	v->conns_full_said = 1;
+	return 1;
+}
+
 static struct conn *conn_new(struct vsock_dev *v, int fd, enum conn_state st)
 {
+	if (conns_full(v)) {
+		close(fd);
+		return NULL;
+	}
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c || queue_init(&c->to_fd, CONN_BUF_ALLOC) < 0) {
 		free(c);
@@ -144,6 +165,7 @@ static struct conn *conn_new(struct vsock_dev *v, int fd, enum conn_state st)
 	}
 	c->next = v->conns;
 	v->conns = c;
+	v->nconns++;
 	return c;
 }
 
@@ -152,6 +174,8 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 	for (struct conn **p = &v->conns; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;
+			v->nconns--;
+			v->conns_full_said = 0;
 			break;
 		}
 	}
@@ -254,6 +278,12 @@ static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
 	int local = v->local_open && h->dst_port == v->local_port;
+	/* Checked before connecting: the host program never sees a connection
+	 * that is then dropped. */
+	if (conns_full(v)) {
+		queue_ctl(v, NULL, h->dst_port, h->src_port, VSOCK_OP_RST, 0);
+		return;
+	}
 	int fd = local ? v->local_open(v->local_ctx)
 		       : socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || (!local && (len >= (int)sizeof(sa.sun_path) ||
@@ -426,6 +456,7 @@ static int send_ctl(struct vsock_dev *v, struct vq *vq)
 	}
 	memmove(v->ctl, v->ctl + 1, sizeof(v->ctl[0]) * (v->nctl - 1));
 	v->nctl--;
+	v->ctl_full_said = 0;
 	v->notify_rx = 1;
 	return 1;
 }

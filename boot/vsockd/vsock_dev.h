@@ -9,7 +9,8 @@
  *
  * Credit-based flow control both ways: at most CONN_BUF_ALLOC bytes from
  * the guest are buffered per connection, and nothing is read from a host
- * socket that the guest has no credit or rx buffer for. */
+ * socket that the guest has no credit or rx buffer for. At most MAX_CONNS
+ * connections at once: past that a request is reset, a CONNECT closed. */
 #ifndef WISP_VSOCK_DEV_H
 #define WISP_VSOCK_DEV_H
 

@@ -406,7 +406,7 @@ int fg_listen(struct fake_guest *g, uint32_t port)
 	listener_path(g, port, &sa);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(sa.sun_path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
 		perror("fake guest: listen");
 		if (fd >= 0)
 			close(fd);

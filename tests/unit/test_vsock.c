@@ -196,6 +196,35 @@ static void test_request_to_port_without_listener_gets_rst(void)
 	fg_stop(g);
 }
 
+/* Connections are bounded: past the limit a REQUEST gets RST, and once
+ * one ends the next is taken again. */
+static void test_connections_past_the_limit_are_reset(void)
+{
+	enum { LIMIT = 512 };
+	struct fake_guest *g = start();
+	static int hosts[LIMIT];
+	struct vsock_hdr resp, r;
+	for (int i = 0; i < LIMIT; i++) {
+		fg_post_rx(g, 1, 4096);
+		hosts[i] = open_guest_conn(g, 20000 + (uint32_t)i, 65536, &resp);
+	}
+	fg_post_rx(g, 2, 4096);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 30000, LISTEN_PORT, 65536);
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	CHECK_INT(r.dst_port, 30000);
+	/* The guest ends one: a new one is taken. */
+	h = fg_hdr(VSOCK_OP_RST, 20000, LISTEN_PORT, 65536);
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	int fd = open_guest_conn(g, 30001, 65536, &resp);
+	close(fd);
+	for (int i = 0; i < LIMIT; i++)
+		close(hosts[i]);
+	fg_stop(g);
+}
+
 /* The backend buffers at most the buf_alloc it advertised: a guest that
  * sends past it is reset, whatever the host program does not read. */
 static void test_guest_overrunning_its_credit_is_reset(void)
@@ -503,6 +532,7 @@ int main(void)
 	if (fg_open(&G) < 0 || (listen_fd = fg_listen(&G, LISTEN_PORT)) < 0)
 		return 1;
 	test_request_to_port_without_listener_gets_rst();
+	test_connections_past_the_limit_are_reset();
 	test_guest_overrunning_its_credit_is_reset();
 	test_no_host_read_without_guest_credit();
 	test_bad_descriptors_are_dropped();
