@@ -179,10 +179,10 @@ def host_tsc_khz():
 def base_cmdline():
     """wisp's own kernel arguments on microvm under TCG (boot/kcmdline.c),
     for when its actual command line could not be read."""
-    args = "console=ttyS0 reboot=t panic=-1 quiet"
+    args = "console=ttyS0 reboot=t panic=-1 quiet initramfs_async=0"
     khz = host_tsc_khz()
     if khz:
-        args += " tsc_early_khz=%d tsc=reliable" % khz
+        args += " tsc_early_khz=%d tsc=reliable nolapic_timer no_timer_check" % khz
     return args + " pci=off"
 
 
