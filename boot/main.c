@@ -156,8 +156,34 @@ static int cmd_start(int argc, char **argv)
 	}
 }
 
+/* Where NAME is in `exec [OPTIONS] NAME [OPTIONS] [--] CMD`: the first word
+ * that is neither an option nor an option's value, before any "--". */
+static int exec_name_index(int argc, char **argv)
+{
+	static const char *const with_value[] = { "-e", "--env", "-w", "--workdir", "-u", "--user", "--timeout" };
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return -1;
+		if (argv[i][0] != '-')
+			return i;
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			if (!strcmp(argv[i], with_value[k])) {
+				i++;
+				break;
+			}
+	}
+	return -1;
+}
+
 static int cmd_exec(int argc, char **argv)
 {
+	/* Options may come before the name too (`exec -i NAME`): move it first. */
+	int at = exec_name_index(argc, argv);
+	for (; at > 1; at--) {
+		char *name = argv[at];
+		argv[at] = argv[at - 1];
+		argv[at - 1] = name;
+	}
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			fputs(exec_usage, stdout);

@@ -105,6 +105,13 @@ def test_exec_env_workdir_user_and_tty(rt, vm):
     assert r.returncode == 0 and r.stdout.strip() == b"24 80", r
 
 
+def test_exec_options_may_come_before_the_name(rt, vm):
+    r = rt.wisp("exec", "-e", "A=1", "-w", "/tmp", "-i", vm, "--", "sh", "-c", 'echo "$A $(pwd)"; cat', input=b"in\n")
+    assert (r.returncode, r.stdout) == (0, b"1 /tmp\nin\n"), r
+    r = rt.wisp("exec", "-i", "--", "cat")
+    assert r.returncode == 125 and r.stderr.splitlines()[0] == b"wisp: exec needs the name of a VM", r
+
+
 def test_256_mib_through_exec_cat(rt, vm):
     data = os.urandom(1 << 20) * 256
     start = time.monotonic()
