@@ -102,6 +102,8 @@ int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *e
 	struct text t = { .buf = out, .cap = size };
 	out[0] = '\0';
 	add_command_keys(&t, g);
+	if (g->poweroff)
+		add(&t, " wisp.poweroff=1");
 	if (t.overflow) {
 		snprintf(err, errlen, "the command and its environment exceed %zu bytes", size - 1);
 		return -1;

@@ -23,14 +23,16 @@ struct guest_setup {
 	int no_pci;             /* the machine has no PCI bus to probe */
 	char *const *host_env;  /* for -e K without a value */
 	int serve;              /* wisp.io=vsock: the agent takes the command */
+	int poweroff;           /* the VM ends with the command (wisp run over vsock) */
 	struct timespec now;    /* the host's CLOCK_REALTIME at launch; 0: not given */
 };
 
 /* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,
  * or -1 with a reason in err when it does not fit. */
 int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t errlen);
-/* Writes the keys of the command alone (cmd, env, cwd, user, tty, stdin),
- * the payload of an EXEC frame, into out[size]. Returns the length or -1. */
+/* Writes the keys of the command alone (cmd, env, cwd, user, tty, stdin,
+ * poweroff), the payload of an EXEC frame, into out[size]. Returns the
+ * length or -1. */
 int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *err, size_t errlen);
 
 #endif

@@ -342,11 +342,15 @@ static void on_frame(struct run *r, const struct wire_frame *f)
 				send_frame(r, WIRE_BYE, NULL, 0);
 				arm_timer_ms(r, POWEROFF_WAIT_MS);
 			} else {
-				/* Nothing follows EXIT on an agent's stream. */
+				/* Nothing follows EXIT on an agent's stream. For
+				 * `run` (wisp.poweroff) hanging up is what ends
+				 * the VM: the guest then knows the status arrived. */
 				epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->io_fd, NULL);
 				close_fd(&r->io_fd);
-				if (r->l->mode == MODE_VSOCK)
-					request_shutdown(r);
+				if (r->l->mode == MODE_VSOCK && !r->shutdown_sent) {
+					r->shutdown_sent = 1;
+					arm_timer_ms(r, POWEROFF_WAIT_MS);
+				}
 			}
 		}
 		break;
@@ -529,14 +533,23 @@ static void add_fd(struct run *r, int fd, uint32_t tag, uint32_t events)
 }
 
 /* The agent listens: connect to it and hand it the command. */
-static void start_exec(struct run *r)
+/* Sends the command to the agent: on the ready connection when the guest
+ * left it open for a request (conn >= 0), else on a new one to its port. */
+static void start_exec(struct run *r, int conn)
 {
 	char err[256], why[300];
-	int fd = hybrid_connect(r->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS, err, sizeof(err));
-	if (fd < 0) {
-		snprintf(why, sizeof(why), "cannot reach the guest agent: %s", err);
-		agent_lost(r, why);
-		return;
+	int fd = conn;
+	if (fd >= 0) {
+		/* Its HELLO ended the notice. */
+		r->hello = 1;
+		r->t_hello = now_us() - r->t0;
+	} else {
+		fd = hybrid_connect(r->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS, err, sizeof(err));
+		if (fd < 0) {
+			snprintf(why, sizeof(why), "cannot reach the guest agent: %s", err);
+			agent_lost(r, why);
+			return;
+		}
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	r->io_fd = fd;
@@ -575,15 +588,19 @@ static void request_shutdown(struct run *r)
 	arm_timer_ms(r, POWEROFF_WAIT_MS);
 }
 
-static void on_ready(struct run *r)
+/* conn: the ready connection, open for one request, or -1. */
+static void on_ready(struct run *r, int conn)
 {
 	r->ready = 1;
 	r->t_ready = now_us() - r->t0;
+	if (r->l->mode == MODE_VSOCK && r->exit_status < 0) {
+		start_exec(r, conn);
+		return;
+	}
+	if (conn >= 0)
+		close(conn); /* the agent's process for it goes away quietly */
 	if (r->l->mode == MODE_VSOCK) {
-		if (r->exit_status >= 0)
-			request_shutdown(r); /* the guest could not set up */
-		else
-			start_exec(r);
+		request_shutdown(r); /* the guest could not set up */
 		return;
 	}
 	if (r->exit_status >= 0) {
@@ -610,24 +627,35 @@ static void on_ready(struct run *r)
 }
 
 /* The ready notice: frames (LOG, TRACE, and EXIT when the guest failed to
- * set up) that the guest sends once its agent listens, then EOF. */
+ * set up) that the guest sends once its agent listens, ended by HELLO (the
+ * connection then takes one request, like one to the agent's port) or, from
+ * a guest that offers none, by EOF. */
 static void read_ready(struct run *r)
 {
 	struct line *b = &r->ready_buf;
 	ssize_t n = read(r->ready_conn, b->buf + b->len, sizeof(b->buf) - b->len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n > 0) {
+	if (n > 0)
 		b->len += (size_t)n;
-		if (b->len < sizeof(b->buf))
-			return;
-	}
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->ready_conn, NULL);
-	close_fd(&r->ready_conn);
 	struct wire_frame f;
-	long used;
-	for (size_t at = 0; (used = wire_parse((uint8_t *)b->buf + at, b->len - at, &f)) > 0;
-	     at += (size_t)used) {
+	long used = 0;
+	size_t end = 0;
+	int hello = 0;
+	while (!hello && (used = wire_parse((uint8_t *)b->buf + end, b->len - end, &f)) > 0) {
+		end += (size_t)used;
+		hello = f.type == WIRE_HELLO;
+	}
+	if (!hello && used == 0 && n > 0 && b->len < sizeof(b->buf))
+		return; /* more to come */
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->ready_conn, NULL);
+	int conn = -1;
+	if (hello)
+		conn = r->ready_conn, r->ready_conn = -1;
+	else
+		close_fd(&r->ready_conn);
+	for (size_t at = 0; at < end; at += (size_t)used) {
+		used = wire_parse((uint8_t *)b->buf + at, end - at, &f);
 		if (f.type == WIRE_LOG)
 			dprintf(msg_fd(), "%.*s\n", (int)f.len, (const char *)f.payload);
 		else if (f.type == WIRE_TRACE)
@@ -639,7 +667,9 @@ static void read_ready(struct run *r)
 	}
 	b->len = 0;
 	if (!r->ready)
-		on_ready(r);
+		on_ready(r, conn);
+	else if (conn >= 0)
+		close(conn);
 }
 
 static void accept_ready(struct run *r)
@@ -1141,7 +1171,7 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 		tty = stdin_open = 0;
 	struct guest_setup g = { .o = o, .stdin_open = stdin_open, .tty = tty, .rows = 24,
 				 .cols = 80, .no_pci = !vmm->has_pci, .host_env = environ,
-				 .serve = l->mode != MODE_CHANNEL };
+				 .serve = l->mode != MODE_CHANNEL, .poweroff = l->mode == MODE_VSOCK };
 	make_nonce(r.nonce);
 	g.nonce = r.nonce;
 	if (!strcmp(o->accel, "tcg"))
@@ -1226,7 +1256,7 @@ int exec_in_vm(const struct run_opts *o, const char *name)
 		return EXIT_LAUNCHER;
 	r.t0 = now_us();
 	start_timeout();
-	start_exec(&r);
+	start_exec(&r, -1);
 	if (r.lost[0])
 		return finish(&r);
 	open_stdin(&r, stdin_open, tty);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -28,6 +29,8 @@
 /* After the command exits, how long output from what it left behind may
  * still flow before the EXIT frame closes the exchange. */
 #define LINGER_MS 100
+/* wisp.poweroff: how long the host may take to hang up after EXIT. */
+#define HANGUP_WAIT_MS 2000
 /* A shutdown of the VM (SIGTERM to every process) gives a command this long
  * to end before its group gets SIGKILL, as PID 1 gives its own command. */
 #define TERM_GRACE_MS 10000
@@ -60,6 +63,26 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* `wisp run`'s command: the VM ends with it. Not before the host hangs up,
+ * though: until then the EXIT frame may still be on its way. */
+static _Noreturn void end_vm_once_host_hangs_up(int fd)
+{
+	char buf[256];
+	long long give_up = now_ms() + HANGUP_WAIT_MS;
+	for (;;) {
+		long long left = give_up - now_ms();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			break;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	log_info("agent: the command is done: shutting down");
+	kill(1, SIGTERM);
+	_exit(0);
 }
 
 /* Runs one command for one connection, relaying its stdio; never returns. */
@@ -110,8 +133,11 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			session_send(&s, WIRE_EXIT, p, sizeof(p));
 			reported = 1;
 		}
-		if (reported && session_flushed(&s))
+		if (reported && session_flushed(&s)) {
+			if (cfg->poweroff)
+				end_vm_once_host_hangs_up(fd);
 			_exit(0);
+		}
 		session_arm(&s, epfd);
 		struct epoll_event evs[8];
 		if (kill_at && !exited && now_ms() >= kill_at) {
@@ -188,7 +214,7 @@ static _Noreturn void serve(int fd)
 
 /* Tells the host the agent listens: the notice (frames) to the host's ready
  * port. From a process of its own, since the host may be slow or absent. */
-static void announce_ready(const void *notice, size_t len)
+static void announce_ready(int listener, const void *notice, size_t len)
 {
 	pid_t pid = fork();
 	if (pid != 0) {
@@ -196,6 +222,8 @@ static void announce_ready(const void *notice, size_t len)
 			log_warn("agent: fork: %s", strerror(errno));
 		return;
 	}
+	/* It may outlive the agent: a new agent must be able to listen. */
+	close(listener);
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = WIRE_READY_PORT,
 				 .svm_cid = VMADDR_CID_HOST };
@@ -211,7 +239,13 @@ static void announce_ready(const void *notice, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
-	_exit(0);
+	/* HELLO ends the notice, and the host may send its first request
+	 * right here: a connection and a process fewer on the way to the
+	 * command. The relay waits for its own children, so they are not
+	 * reaped behind its back as the agent's are. */
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigaction(SIGCHLD, &sa, NULL);
+	serve(fd);
 }
 
 static _Noreturn void agent_loop(int listener, const void *notice, size_t notice_len)
@@ -221,7 +255,7 @@ static _Noreturn void agent_loop(int listener, const void *notice, size_t notice
 	struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
 	sigaction(SIGCHLD, &sa, NULL);
 	if (notice)
-		announce_ready(notice, notice_len);
+		announce_ready(listener, notice, notice_len);
 	for (;;) {
 		struct sockaddr_vm peer;
 		socklen_t plen = sizeof(peer);

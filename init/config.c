@@ -154,6 +154,11 @@ static int key_stdin(struct config *c, char *v)
 	return parse_bool(v, &c->stdin_open);
 }
 
+static int key_poweroff(struct config *c, char *v)
+{
+	return parse_bool(v, &c->poweroff);
+}
+
 static int key_user(struct config *c, char *v)
 {
 	unsigned long uid, gid;
@@ -327,6 +332,7 @@ static const struct {
 	{ "hostname", key_hostname }, { "nonce", key_nonce }, { "io", key_io },
 	{ "debug", key_debug },       { "shares", key_shares },
 	{ "timesync", key_timesync }, { "timeport", key_timeport }, { "now", key_now },
+	{ "poweroff", key_poweroff },
 };
 
 /* Warnings quote at most this much of what they did not understand. */

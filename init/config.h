@@ -45,6 +45,7 @@ struct config {
 	int tty;                         /* run the command on a pty */
 	unsigned short rows, cols;       /* its initial size */
 	int stdin_open;                  /* the host forwards stdin */
+	int poweroff;                    /* EXEC: end the VM once the host has the status */
 	int has_user;
 	uid_t uid;
 	gid_t gid;

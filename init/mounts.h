@@ -5,7 +5,8 @@
 
 void mount_basics(void);
 
-/* Unmounts everything but the initramfs root, newest first, after a sync. */
+/* Unmounts what holds data beyond the VM (shares, disks), newest first,
+ * after a sync; the initramfs root and memory-only filesystems stay. */
 void unmount_all(void);
 
 #endif

@@ -67,7 +67,7 @@ def exec_command(uds, argv, stdin=None, timeout=60, traces=None):
     c.settimeout(timeout)
     frames = Frames(c)
     kind, payload = frames.next()
-    assert kind == HELLO and struct.unpack("<I", payload)[0] == 1, (kind, payload)
+    assert kind == HELLO and struct.unpack("<I", payload)[0] == 2, (kind, payload)
     keys = "wisp.cmd=" + b64list(argv)
     if stdin is not None:
         keys += " wisp.stdin=1"
