@@ -126,8 +126,11 @@ static void on_timeout(int sig)
 		waitpid(pid, NULL, 0);
 	}
 	for (size_t i = 0; i < timeout_nhelpers; i++) {
-		kill(timeout_helpers[i], SIGKILL);
-		waitpid(timeout_helpers[i], NULL, 0);
+		pid_t helper = timeout_helpers[i];
+		if (helper <= 0) /* reaped already: kill(-1) would be everyone */
+			continue;
+		kill(helper, SIGKILL);
+		waitpid(helper, NULL, 0);
 	}
 	if (timeout_qmp)
 		unlink(timeout_qmp);
@@ -224,6 +227,13 @@ static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, i
 	_exit(127);
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 static int start_vmm(struct run *r, const struct argv_list *a)
 {
 	int con[2], io[2], err[2];
@@ -242,6 +252,9 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 	if (r->vmm_pid == 0)
 		exec_vmm(r, a, con[1], io[1], err[1], parent);
 	timeout_victim = r->vmm_pid;
+	/* Only QEMU may hold its end: wisp-vsockd sees it go when QEMU does,
+	 * and ends beside it instead of after it. */
+	close_fd(&r->vsock_fd);
 	close(con[1]);
 	close(io[1]);
 	close(err[1]);
@@ -298,13 +311,6 @@ static void arm_timer_ms(struct run *r, int ms)
 {
 	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
 	timerfd_settime(r->timerfd, 0, &its, NULL);
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 static void request_shutdown(struct run *r);
@@ -484,6 +490,10 @@ static void on_host_signal(struct run *r, int sig)
 		/* Without its vsock backend the VM can neither answer nor be
 		 * stopped in order: end it. */
 		if (r->vsockd_pid > 0 && waitpid(r->vsockd_pid, &status, WNOHANG) == r->vsockd_pid) {
+			/* Reaped: its pid may be anyone's now, never signal it. */
+			for (size_t i = 0; i < r->nshares; i++)
+				if (r->helpers[i] == r->vsockd_pid)
+					r->helpers[i] = timeout_helpers[i] = -1;
 			r->vsockd_pid = -1;
 			char why[128];
 			if (WIFSIGNALED(status))
@@ -492,7 +502,9 @@ static void on_host_signal(struct run *r, int sig)
 			else
 				snprintf(why, sizeof(why), "wisp-vsockd exited with status %d",
 					 WEXITSTATUS(status));
-			if (r->exit_status < 0 || r->l->mode == MODE_SERVE) {
+			/* Status 0: QEMU closed the vhost-user socket, it is ending. */
+			int qemu_left = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			if (!qemu_left && (r->exit_status < 0 || r->l->mode == MODE_SERVE)) {
 				snprintf(r->lost, sizeof(r->lost), "%s", why);
 				if (r->vmm_pid > 0)
 					kill(r->vmm_pid, SIGKILL);
@@ -928,10 +940,12 @@ static void stop_shares(struct run *r)
 	for (size_t i = 0; i < r->nshares; i++) {
 		if (r->share_fds[i] >= 0)
 			close(r->share_fds[i]);
-		kill(r->helpers[i], SIGTERM);
+		if (r->helpers[i] > 0) /* -1: reaped already */
+			kill(r->helpers[i], SIGTERM);
 	}
 	for (size_t i = 0; i < r->nshares; i++)
-		waitpid(r->helpers[i], NULL, 0);
+		if (r->helpers[i] > 0)
+			waitpid(r->helpers[i], NULL, 0);
 	r->nshares = 0;
 }
 
