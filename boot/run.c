@@ -42,12 +42,20 @@ extern char **environ;
 #define AGENT_CONNECT_MS 10000
 /* A `wisp stop` gives the guest this long to end in order. */
 #define STOP_WAIT_MS 15000
+/* wisp-vsockd saw QEMU hang up: how long QEMU gets to be gone as well. */
+#define BACKEND_GONE_WAIT_MS 2000
 
 enum { TAG_SIGNAL = 1, TAG_CON, TAG_IO, TAG_VMM_ERR, TAG_STDIN, TAG_TIMER, TAG_READY,
        TAG_READY_CONN };
 
 struct line {
 	char buf[LINE_MAX_LEN];
+	size_t len;
+};
+
+/* The guest's ready notice as it arrives, and the HELLO that ends it. */
+struct notice {
+	uint8_t buf[WIRE_NOTICE_MAX + WIRE_HDR_SIZE + 4];
 	size_t len;
 };
 
@@ -59,7 +67,7 @@ struct run {
 	int lock_fd;       /* holds the VM directory while the VM lives */
 	int ready_fd;      /* listens for the guest's ready notice */
 	int ready_conn;    /* the notice being read */
-	struct line ready_buf;
+	struct notice notice;
 	int ready;
 	int exec_pending;  /* the agent connection waits for EXEC */
 	char *exec_keys;   /* its payload */
@@ -67,6 +75,7 @@ struct run {
 	int shutdown_sent;
 	pid_t vsockd_pid;
 	char lost[512];    /* why the guest's answer can no longer come */
+	char backend_gone[128]; /* wisp-vsockd ended as if QEMU had: QEMU should follow */
 	char nonce[17];
 	pid_t vmm_pid;
 	int vmm_status;   /* wait status, valid once vmm_pid == -1 */
@@ -502,9 +511,14 @@ static void on_host_signal(struct run *r, int sig)
 			else
 				snprintf(why, sizeof(why), "wisp-vsockd exited with status %d",
 					 WEXITSTATUS(status));
-			/* Status 0: QEMU closed the vhost-user socket, it is ending. */
+			/* Status 0: QEMU closed the vhost-user socket, so it should
+			 * be ending too; if it is not gone soon, it has lost its
+			 * vsock device all the same. */
 			int qemu_left = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-			if (!qemu_left && (r->exit_status < 0 || r->l->mode == MODE_SERVE)) {
+			if (qemu_left && r->vmm_pid > 0) {
+				snprintf(r->backend_gone, sizeof(r->backend_gone), "%s", why);
+				arm_timer_ms(r, BACKEND_GONE_WAIT_MS);
+			} else if (!qemu_left && (r->exit_status < 0 || r->l->mode == MODE_SERVE)) {
 				snprintf(r->lost, sizeof(r->lost), "%s", why);
 				if (r->vmm_pid > 0)
 					kill(r->vmm_pid, SIGKILL);
@@ -644,7 +658,7 @@ static void on_ready(struct run *r, int conn)
  * a guest that offers none, by EOF. */
 static void read_ready(struct run *r)
 {
-	struct line *b = &r->ready_buf;
+	struct notice *b = &r->notice;
 	ssize_t n = read(r->ready_conn, b->buf + b->len, sizeof(b->buf) - b->len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -654,12 +668,17 @@ static void read_ready(struct run *r)
 	long used = 0;
 	size_t end = 0;
 	int hello = 0;
-	while (!hello && (used = wire_parse((uint8_t *)b->buf + end, b->len - end, &f)) > 0) {
+	while (!hello && (used = wire_parse(b->buf + end, b->len - end, &f)) > 0) {
 		end += (size_t)used;
 		hello = f.type == WIRE_HELLO;
 	}
 	if (!hello && used == 0 && n > 0 && b->len < sizeof(b->buf))
 		return; /* more to come */
+	if (!hello && (used < 0 || b->len == sizeof(b->buf))) {
+		/* Not a notice this guest could have sent: do not trust it. */
+		warnx("the guest's ready notice is malformed");
+		r->exit_status = wire_exit_status(WIRE_SETUP, 0);
+	}
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->ready_conn, NULL);
 	int conn = -1;
 	if (hello)
@@ -667,7 +686,7 @@ static void read_ready(struct run *r)
 	else
 		close_fd(&r->ready_conn);
 	for (size_t at = 0; at < end; at += (size_t)used) {
-		used = wire_parse((uint8_t *)b->buf + at, end - at, &f);
+		used = wire_parse(b->buf + at, end - at, &f);
 		if (f.type == WIRE_LOG)
 			dprintf(msg_fd(), "%.*s\n", (int)f.len, (const char *)f.payload);
 		else if (f.type == WIRE_TRACE)
@@ -764,7 +783,12 @@ static void loop(struct run *r)
 				uint64_t ticks;
 				if (read(r->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					warnx("timerfd: %s", strerror(errno));
-				if (r->vmm_pid > 0) {
+				if (r->vmm_pid > 0 && r->backend_gone[0]) {
+					/* QEMU dropped wisp-vsockd and went on. */
+					if (r->exit_status < 0 || r->l->mode == MODE_SERVE)
+						snprintf(r->lost, sizeof(r->lost), "%s", r->backend_gone);
+					kill(r->vmm_pid, SIGKILL);
+				} else if (r->vmm_pid > 0) {
 					/* Its shares may not be synced: say so. */
 					warnx("the guest did not power off in time: VM killed");
 					kill(r->vmm_pid, SIGKILL);

@@ -16,6 +16,9 @@
 #define WIRE_VERSION 2
 #define WIRE_HDR_SIZE 8
 #define WIRE_MAX_PAYLOAD 65536
+/* The ready notice (docs/protocol.md) is at most this long, its HELLO
+ * not counted. */
+#define WIRE_NOTICE_MAX 8192
 
 enum wire_type {
 	WIRE_HELLO = 1,   /* guest->host: u32 version; the command is about to start */

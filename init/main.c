@@ -85,7 +85,7 @@ static void forward_log(void *ctx, const char *line)
 /* Serving the agent, PID 1 has no stream of its own: what it has to say
  * reaches the host in the ready notice, as frames. */
 struct notice {
-	uint8_t buf[8192];
+	uint8_t buf[WIRE_NOTICE_MAX];
 	size_t len;
 };
 

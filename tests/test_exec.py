@@ -106,7 +106,8 @@ def test_exec_env_workdir_user_and_tty(rt, vm):
 
 
 def test_exec_options_may_come_before_the_name(rt, vm):
-    r = rt.wisp("exec", "-e", "A=1", "-w", "/tmp", "-i", vm, "--", "sh", "-c", 'echo "$A $(pwd)"; cat', input=b"in\n")
+    # getopt's forms too: grouped short options, an abbreviated long one.
+    r = rt.wisp("exec", "--en", "A=1", "-iw", "/tmp", vm, "--", "sh", "-c", 'echo "$A $(pwd)"; cat', input=b"in\n")
     assert (r.returncode, r.stdout) == (0, b"1 /tmp\nin\n"), r
     r = rt.wisp("exec", "-i", "--", "cat")
     assert r.returncode == 125 and r.stderr.splitlines()[0] == b"wisp: exec needs the name of a VM", r

@@ -273,3 +273,18 @@ def test_stdin_the_command_does_not_read_costs_no_cpu():
     assert os.waitstatus_to_exitcode(status) == 0
     # The launcher itself (not QEMU) must sleep while the queue is full.
     assert usage.ru_utime + usage.ru_stime < 6, usage
+
+
+def test_a_slow_reader_gets_all_output_and_the_status():
+    # The VM ends once wisp has the status, however long the reader takes.
+    # The guest once gave the host 2 s after EXIT, then powered off: what
+    # wisp-vsockd still held (here all that the pipe and socket buffers
+    # could not) was lost, and wisp said 125.
+    p = subprocess.Popen([WISP, "run", "--", "sh", "-c", "head -c 300000 /dev/zero; exit 5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(4)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert (p.returncode, len(out), err) == (5, 300000, b"")

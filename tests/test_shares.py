@@ -122,6 +122,20 @@ def test_tag_the_guest_cannot_find_is_125():
     assert b"mount 9p tag 'nosuch' on /x: no such tag" in r.stderr
 
 
+def test_a_failed_share_behind_a_long_notice_is_still_125():
+    # Eight warnings and a long failed mount make the ready notice longer
+    # than 1 KiB (a host once read 1 KiB of it and ran the command anyway);
+    # the failed share's status at its end must not be lost.
+    import base64
+    shares = base64.b64encode(b"".join(b"9p,n%d,rw,mmap,/%s\0" % (i, b"y" * 120) for i in range(6))).decode()
+    junk = " ".join("wisp.k%d%s=1" % (i, "x" * 50) for i in range(8))
+    r = wisp("run", "--append", junk + " wisp.shares=" + shares, "--", "echo", "must not run")
+    assert r.returncode == 125, r
+    assert r.stdout == b""
+    assert r.stderr.count(b"ignoring unknown key") == 8, r
+    assert b"no such tag" in r.stderr
+
+
 @pytest.mark.parametrize("fs", FS)
 def test_user_owns_what_it_creates(fs, tmp_path):
     os.chmod(tmp_path, 0o777)

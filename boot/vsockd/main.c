@@ -30,12 +30,12 @@
 /* For the signal handler: the socket file to remove on the way out. */
 static const char *uds_to_remove;
 
+/* Not 0: that status says QEMU hung up (wisp reads it so). */
 static void on_term(int sig)
 {
-	(void)sig;
 	if (uds_to_remove)
 		unlink(uds_to_remove);
-	_exit(0);
+	_exit(128 + sig);
 }
 enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX, TAG_TIME };
 
@@ -200,8 +200,10 @@ int main(int argc, char **argv)
 					vu_close_fds(&m);
 					continue;
 				}
-				if (vu_dev_handle(&dev, vhost, &m) < 0)
+				if (vu_dev_handle(&dev, vhost, &m) < 0) {
+					status = 1;
 					goto done;
+				}
 				vu_close_fds(&m);
 				track_kicks(epfd, &dev, watched);
 			} else if (tag == TAG_TIME) {

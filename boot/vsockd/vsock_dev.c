@@ -175,7 +175,9 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 		if (*p == c) {
 			*p = c->next;
 			v->nconns--;
-			v->conns_full_said = 0;
+			/* Well below the limit again: the next episode is news. */
+			if (v->nconns < MAX_CONNS * 7 / 8)
+				v->conns_full_said = 0;
 			break;
 		}
 	}
@@ -456,7 +458,8 @@ static int send_ctl(struct vsock_dev *v, struct vq *vq)
 	}
 	memmove(v->ctl, v->ctl + 1, sizeof(v->ctl[0]) * (v->nctl - 1));
 	v->nctl--;
-	v->ctl_full_said = 0;
+	if (v->nctl < MAX_CTL / 2)
+		v->ctl_full_said = 0;
 	v->notify_rx = 1;
 	return 1;
 }

@@ -3,6 +3,7 @@
  * messages, and the device itself driven through a fake guest (guest RAM
  * in a memfd, split rings written by hand; see fake_guest.h). No QEMU. */
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -201,6 +202,17 @@ static void test_request_to_port_without_listener_gets_rst(void)
 static void test_connections_past_the_limit_are_reset(void)
 {
 	enum { LIMIT = 512 };
+	/* The backend and the host programs share this process: two fds a
+	 * connection, past the usual soft limit of 1024. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * LIMIT) {
+		rl.rlim_cur = rl.rlim_max < 4 * LIMIT ? rl.rlim_max : 4 * LIMIT;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LIMIT + 64) {
+		fprintf(stderr, "  skipped: %llu file descriptors are too few\n", (unsigned long long)rl.rlim_cur);
+		return;
+	}
 	struct fake_guest *g = start();
 	static int hosts[LIMIT];
 	struct vsock_hdr resp, r;
