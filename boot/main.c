@@ -156,49 +156,10 @@ static int cmd_start(int argc, char **argv)
 	}
 }
 
-/* Whether the option word `w` leaves its value to the next word, read as
- * getopt_long reads exec's options: "-iw" as -i -w, "-wDIR" with its value,
- * "--time" as the one long option it begins, "--env=K=V" whole. */
-static int takes_next_word(const char *w)
-{
-	static const struct { const char *name; int value; } longs[] = {
-		{ "env", 1 }, { "workdir", 1 }, { "user", 1 }, { "timeout", 1 },
-		{ "interactive", 0 }, { "tty", 0 }, { "trace", 0 }, { "help", 0 },
-	};
-	if (w[1] != '-') {
-		for (const char *c = w + 1; *c; c++)
-			if (strchr("ewu", *c))
-				return c[1] == '\0'; /* else the rest is its value */
-		return 0;
-	}
-	if (strchr(w, '='))
-		return 0;
-	int matches = 0, value = 0;
-	for (size_t k = 0; k < sizeof(longs) / sizeof(longs[0]); k++)
-		if (!strncmp(w + 2, longs[k].name, strlen(w + 2)))
-			matches++, value = longs[k].value;
-	return matches == 1 && value;
-}
-
-/* Where NAME is in `exec [OPTIONS] NAME [OPTIONS] [--] CMD`: the first word
- * that is neither an option nor an option's value, before any "--". */
-static int exec_name_index(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return -1;
-		if (argv[i][0] != '-' || argv[i][1] == '\0')
-			return i;
-		if (takes_next_word(argv[i]))
-			i++;
-	}
-	return -1;
-}
-
 static int cmd_exec(int argc, char **argv)
 {
 	/* Options may come before the name too (`exec -i NAME`): move it first. */
-	int at = exec_name_index(argc, argv);
+	int at = options_first_operand(argc, argv);
 	for (; at > 1; at--) {
 		char *name = argv[at];
 		argv[at] = argv[at - 1];

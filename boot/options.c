@@ -237,6 +237,21 @@ static int allowed(enum opts_cmd cmd, int c)
 
 static const char *const cmd_names[] = { "run", "start", "exec" };
 
+/* Stops at the first word that is not an option (the command, or exec's
+ * VM name); ':' first: a missing value is told apart from an unknown option. */
+static const char short_opts[] = "+:m:e:w:u:v:ith";
+
+int options_first_operand(int argc, char **argv)
+{
+	optind = 0;
+	opterr = 0;
+	while (getopt_long(argc, argv, short_opts, long_opts, NULL) != -1)
+		; /* errors are parse_options()'s to report */
+	if (optind >= argc || !strcmp(argv[optind - 1], "--"))
+		return -1;
+	return optind;
+}
+
 int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
 		  size_t errlen)
 {
@@ -250,7 +265,7 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 	opterr = 0;
 	int c;
 	char *end;
-	while ((c = getopt_long(argc, argv, "+:m:e:w:u:v:ith", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
 		if (!allowed(cmd, c)) {
 			const char *name = "?";
 			for (const struct option *l = long_opts; l->name; l++)

@@ -60,6 +60,10 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
 /* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 int vm_name_valid(const char *name);
+/* The index of the first word of argv[1..] that is neither an option nor an
+ * option's value, read as parse_options() reads them; -1 if "--" or the end
+ * comes first. */
+int options_first_operand(int argc, char **argv);
 void free_run_options(struct run_opts *o);
 
 extern const char run_usage[], start_usage[], exec_usage[];
