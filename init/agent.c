@@ -26,8 +26,9 @@
 
 /* How long a connection may take to say what it wants. */
 #define REQUEST_TIMEOUT_MS 10000
-/* After the command exits, how long output from what it left behind may
- * still flow before the EXIT frame closes the exchange. */
+/* After the command exits and its own output is read, how long output from
+ * what it left behind may still flow before the EXIT frame closes the
+ * exchange. */
 #define LINGER_MS 100
 /* A shutdown of the VM (SIGTERM to every process) gives a command this long
  * to end before its group gets SIGKILL, as PID 1 gives its own command. */
@@ -122,7 +123,12 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	int status = 0, exited = 0, reported = 0;
 	long long deadline = 0, kill_at = 0;
 	for (;;) {
-		if (exited && !reported && (session_output_done(&s) || now_ms() >= deadline)) {
+		/* What the command wrote is the host's however slowly it reads;
+		 * only later writers (a daemon holding stdout) get a deadline. */
+		if (exited && !deadline && !session_output_owed(&s))
+			deadline = now_ms() + LINGER_MS;
+		int gave_up = deadline && now_ms() >= deadline;
+		if (exited && !reported && (session_output_done(&s) || gave_up)) {
 			session_abandon_output(&s);
 			char text[TRACE_MAX * 40];
 			size_t len = trace_format(&trace, text, sizeof(text));
@@ -144,7 +150,8 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			kill(-cmd.pid, SIGKILL);
 			kill_at = 0;
 		}
-		int timeout = exited ? 10 : kill_at ? (int)(kill_at - now_ms()) + 1 : -1;
+		long long wake = !reported && deadline ? deadline : !exited ? kill_at : 0;
+		int timeout = wake ? (int)(wake > now_ms() ? wake - now_ms() : 0) + 1 : -1;
 		int n = epoll_wait(epfd, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 != 100) {
@@ -164,7 +171,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 					trace_mark(&trace, "exited");
 					exited = 1;
 					status = st;
-					deadline = now_ms() + LINGER_MS;
+					session_command_ended(&s);
 				}
 		}
 		if (s.chan < 0 && !exited && cmd.pid > 0) {

@@ -151,7 +151,7 @@ static void drop_stdin(struct session *s)
 	parse_from_host(s);
 }
 
-static void read_output(struct session *s, int *fd, uint8_t type)
+static void read_output(struct session *s, int *fd, uint8_t type, size_t *owed)
 {
 	if (!output_room(s))
 		return;
@@ -164,6 +164,7 @@ static void read_output(struct session *s, int *fd, uint8_t type)
 		n = read(*fd, hdr + WIRE_HDR_SIZE, room);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		*owed -= (size_t)n < *owed ? (size_t)n : *owed;
 		if (s->chan < 0)
 			return; /* nobody to send it to: keep draining */
 		wire_put_header(hdr, type, (uint32_t)n);
@@ -174,6 +175,7 @@ static void read_output(struct session *s, int *fd, uint8_t type)
 		if (was_pty)
 			s->cmd->in_fd = -1;
 		close_fd(fd);
+		*owed = 0;
 		if (was_pty)
 			drop_stdin(s);
 	}
@@ -210,11 +212,11 @@ void session_event(struct session *s, uint32_t tag, uint32_t events)
 		if (c->in_fd >= 0 && c->in_fd == c->out_fd && (events & EPOLLOUT))
 			write_input(s);
 		if (c->out_fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-			read_output(s, &c->out_fd, WIRE_STDOUT);
+			read_output(s, &c->out_fd, WIRE_STDOUT, &s->owed_out);
 		break;
 	case TAG_ERR:
 		if (c->err_fd >= 0)
-			read_output(s, &c->err_fd, WIRE_STDERR);
+			read_output(s, &c->err_fd, WIRE_STDERR, &s->owed_err);
 		break;
 	case TAG_IN:
 		if (c->in_fd >= 0)
@@ -229,12 +231,33 @@ int session_output_done(const struct session *s)
 	return s->cmd->out_fd < 0 && s->cmd->err_fd < 0;
 }
 
+static size_t unread(int fd)
+{
+	int n = 0;
+	/* FIONREAD counts what a pipe or a pty master holds. */
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) < 0 || n < 0)
+		return 0;
+	return (size_t)n;
+}
+
+void session_command_ended(struct session *s)
+{
+	s->owed_out = unread(s->cmd->out_fd);
+	s->owed_err = unread(s->cmd->err_fd);
+}
+
+int session_output_owed(const struct session *s)
+{
+	return s->owed_out > 0 || s->owed_err > 0;
+}
+
 void session_abandon_output(struct session *s)
 {
 	if (s->cmd->out_fd >= 0 && s->cmd->out_fd == s->cmd->in_fd)
 		s->cmd->in_fd = -1;
 	close_fd(&s->cmd->out_fd);
 	close_fd(&s->cmd->err_fd);
+	s->owed_out = s->owed_err = 0;
 }
 
 int session_flushed(const struct session *s)

@@ -23,6 +23,9 @@ struct session {
 	struct queue to_host, from_host, to_cmd;
 	int stdin_ended;  /* the host sent end of input */
 	int bye;          /* the host acknowledged EXIT */
+	/* Output the command wrote before it ended that is still to be read:
+	 * it is owed to the host however slowly the host reads. */
+	size_t owed_out, owed_err;
 	struct armed armed[5]; /* by enum session_tag */
 };
 
@@ -43,6 +46,13 @@ void session_event(struct session *s, uint32_t tag, uint32_t events);
 
 /* Whether the command's output has reached EOF on every stream. */
 int session_output_done(const struct session *s);
+
+/* The command ended: what its pipes hold now is its own output, which the
+ * relay reads to the end before any deadline for later writers applies. */
+void session_command_ended(struct session *s);
+
+/* Whether output the command wrote before it ended is still unread. */
+int session_output_owed(const struct session *s);
 
 /* Stops reading the command's output: what is left is not sent. */
 void session_abandon_output(struct session *s);
