@@ -183,7 +183,7 @@ def base_cmdline():
     khz = host_tsc_khz()
     if khz:
         args += " tsc_early_khz=%d tsc=reliable nolapic_timer no_timer_check" % khz
-    return args + " pci=off"
+    return args + " noreplace-smp pci=off"
 
 
 # wisp's microvm command line (boot/vmm_qemu.c) without its virtio-serial

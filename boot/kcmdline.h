@@ -19,6 +19,7 @@ struct guest_setup {
 	const char *nonce;      /* hex; tags the console exit marker */
 	int stdin_open, tty;    /* after defaults */
 	unsigned short rows, cols;
+	int tcg;                /* the guest runs under QEMU's TCG, not a hypervisor */
 	unsigned long tsc_khz;  /* 0: not given */
 	int no_pci;             /* the machine has no PCI bus to probe */
 	char *const *host_env;  /* for -e K without a value */

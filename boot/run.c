@@ -1212,7 +1212,8 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 				 .serve = l->mode != MODE_CHANNEL, .poweroff = l->mode == MODE_VSOCK };
 	make_nonce(r.nonce);
 	g.nonce = r.nonce;
-	if (!strcmp(o->accel, "tcg"))
+	g.tcg = !strcmp(o->accel, "tcg");
+	if (g.tcg)
 		g.tsc_khz = host_tsc_khz();
 	if (clock_gettime(CLOCK_REALTIME, &g.now) < 0)
 		g.now.tv_sec = 0; /* the guest falls back to its RTC */

@@ -144,6 +144,10 @@ static void test_kcmdline(void)
 	struct guest_setup g = { .o = &o, .nonce = "00ff", .stdin_open = 1, .tsc_khz = 2000000,
 				 .no_pci = 1, .host_env = host_env };
 	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " noreplace-smp") == NULL); /* a hypervisor: the kernel's choice */
+	g.tcg = 1;
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " noreplace-smp") != NULL);
 	CHECK(strstr(line, "console=ttyS0 reboot=t panic=-1 quiet") == line);
 	CHECK(strstr(line, " tsc_early_khz=2000000") != NULL);
 	CHECK(strstr(line, " pci=off") != NULL);
