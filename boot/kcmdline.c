@@ -131,7 +131,7 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	 * no check that the timer IRQ works, 4 jiffies of waiting. */
 	if (g->tsc_khz)
 		add(&t, " tsc_early_khz=%lu tsc=reliable nolapic_timer no_timer_check", g->tsc_khz);
-	/* With one possible CPU the kernel rewrites every LOCK prefix in its
+	/* With a single CPU the kernel rewrites every LOCK prefix in its
 	 * text to a plain one; under TCG each patched code page costs a
 	 * translation flush, 35 ms in all (bench/ab.py). A lone vCPU does not
 	 * miss the saving: TCG runs a locked op as cheaply as a plain one. */

@@ -98,7 +98,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	signal(SIGPIPE, SIG_IGN); /* the command may exit with its stdin unread */
 	int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (sigfd < 0 || epfd < 0 || session_init(&s, -1, &cmd) < 0)
+	if (sigfd < 0 || epfd < 0 || session_init(&s, fd, &cmd) < 0)
 		_exit(1);
 	/* Right after a pause the clock is behind: fix it before the command. */
 	char facts[TIMESYNC_FACTS_MAX];
@@ -116,7 +116,6 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	}
 	/* The relay owns the connection from here, non-blocking. */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	session_init(&s, fd, &cmd);
 	trace_mark(&trace, "spawned");
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 100 };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
@@ -125,9 +124,12 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	for (;;) {
 		/* What the command wrote is the host's however slowly it reads;
 		 * only later writers (a daemon holding stdout) get a deadline. */
+		if (exited && !deadline)
+			session_read_owed(&s);
+		long long now = now_ms();
 		if (exited && !deadline && !session_output_owed(&s))
-			deadline = now_ms() + LINGER_MS;
-		int gave_up = deadline && now_ms() >= deadline;
+			deadline = now + LINGER_MS;
+		int gave_up = deadline && now >= deadline;
 		if (exited && !reported && (session_output_done(&s) || gave_up)) {
 			session_abandon_output(&s);
 			char text[TRACE_MAX * 40];
@@ -146,12 +148,13 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 		}
 		session_arm(&s, epfd);
 		struct epoll_event evs[8];
-		if (kill_at && !exited && now_ms() >= kill_at) {
+		if (kill_at && !exited && now >= kill_at) {
 			kill(-cmd.pid, SIGKILL);
 			kill_at = 0;
 		}
+		/* epoll_wait takes any negative timeout for "forever". */
 		long long wake = !reported && deadline ? deadline : !exited ? kill_at : 0;
-		int timeout = wake ? (int)(wake > now_ms() ? wake - now_ms() : 0) + 1 : -1;
+		int timeout = wake ? (int)(wake > now ? wake - now : 0) + 1 : -1;
 		int n = epoll_wait(epfd, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 != 100) {

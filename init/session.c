@@ -169,7 +169,9 @@ static void read_output(struct session *s, int *fd, uint8_t type, size_t *owed)
 			return; /* nobody to send it to: keep draining */
 		wire_put_header(hdr, type, (uint32_t)n);
 		queue_produced(&s->to_host, WIRE_HDR_SIZE + (size_t)n);
-	} else if (n == 0 || errno != EAGAIN) {
+	} else if (n < 0 && errno == EAGAIN) {
+		*owed = 0; /* a pty master says EAGAIN only once its tty buffers are empty */
+	} else {
 		/* EOF, or EIO from a pty master once the last slave is gone. */
 		int was_pty = s->cmd->is_pty;
 		if (was_pty)
@@ -240,10 +242,23 @@ static size_t unread(int fd)
 	return (size_t)n;
 }
 
+/* A pty's FIONREAD leaves out what still waits in the tty's flip buffers
+ * (at most this much); reading until EAGAIN finds the true end. */
+#define PTY_FLIP_MAX 8192
+
 void session_command_ended(struct session *s)
 {
-	s->owed_out = unread(s->cmd->out_fd);
+	s->owed_out = unread(s->cmd->out_fd) + (s->cmd->is_pty ? PTY_FLIP_MAX : 0);
 	s->owed_err = unread(s->cmd->err_fd);
+}
+
+void session_read_owed(struct session *s)
+{
+	struct command *c = s->cmd;
+	if (s->owed_out && c->out_fd >= 0)
+		read_output(s, &c->out_fd, WIRE_STDOUT, &s->owed_out);
+	if (s->owed_err && c->err_fd >= 0)
+		read_output(s, &c->err_fd, WIRE_STDERR, &s->owed_err);
 }
 
 int session_output_owed(const struct session *s)

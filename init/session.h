@@ -47,11 +47,16 @@ void session_event(struct session *s, uint32_t tag, uint32_t events);
 /* Whether the command's output has reached EOF on every stream. */
 int session_output_done(const struct session *s);
 
-/* The command ended: what its pipes hold now is its own output, which the
- * relay reads to the end before any deadline for later writers applies. */
+/* The command ended: what its pipes (or pty) hold now was written before
+ * that, by it or by what it left behind, and the relay reads all of it
+ * before any deadline for later writers applies. */
 void session_command_ended(struct session *s);
 
-/* Whether output the command wrote before it ended is still unread. */
+/* Reads what is owed as far as the host queue has room; a stream found
+ * empty owes nothing more. */
+void session_read_owed(struct session *s);
+
+/* Whether output written before the command ended may still be unread. */
 int session_output_owed(const struct session *s);
 
 /* Stops reading the command's output: what is left is not sent. */

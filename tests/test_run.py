@@ -266,6 +266,31 @@ def test_slow_reader_gets_every_byte(transport):
     assert hashlib.sha256(got).hexdigest() == err.split()[0].decode()
 
 
+def test_slow_reader_gets_every_byte_through_a_tty():
+    # With -t the output comes through the guest's pty, whose FIONREAD leaves
+    # out what still waits in the tty's buffers: the relay reads to EAGAIN.
+    n = 150000
+    want = "".join("%d\r\n" % i for i in range(1, n + 1)).encode()
+    p = subprocess.Popen([WISP, "run", "-t", "--", "seq", "1", str(n)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = b""
+    try:
+        time.sleep(2)
+        while True:
+            chunk = p.stdout.read(16 * 1024)
+            if not chunk:
+                break
+            got += chunk
+            time.sleep(0.02)
+        err = p.stderr.read()
+        assert p.wait(timeout=60) == 0, err
+    finally:
+        p.kill()
+        p.wait()
+    assert len(got) == len(want)
+    assert got == want
+
+
 def test_stdin_the_command_does_not_read_costs_no_cpu():
     yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
     p = subprocess.Popen([WISP, "run", "-i", "--", "sleep", "4"], stdin=yes.stdout,
