@@ -74,7 +74,9 @@ if [ ! -f "$done_dir/vmlinux" ]; then
 	mkdir -p "$done_dir.tmp"
 	cp "$obj/arch/x86/boot/bzImage" "$done_dir.tmp/bzImage"
 	# The symbol table is of no use to the VMM: PVH loads only PT_LOAD segments.
+	# System.map keeps the names for bench/profile.py.
 	strip -o "$done_dir.tmp/vmlinux" "$obj/vmlinux"
+	cp "$obj/System.map" "$done_dir.tmp/System.map"
 	cp "$obj/.config" "$done_dir.tmp/config"
 	rm -rf "$done_dir" && mv "$done_dir.tmp" "$done_dir"
 	rm -rf "$obj"
@@ -93,4 +95,8 @@ install_if_changed "$done_dir/bzImage" "$out/bzImage"
 install_if_changed "$done_dir/vmlinux" "$out/vmlinux"
 install_if_changed "$done_dir/config" "$out/kernel.config"
 install_if_changed "$done_dir/gen_init_cpio" "$out/gen_init_cpio"
+# A cache from before System.map was kept has none: only the profiler misses it.
+if [ -f "$done_dir/System.map" ]; then
+	install_if_changed "$done_dir/System.map" "$out/System.map"
+fi
 say "ready: $out/bzImage $out/vmlinux ($key)"
