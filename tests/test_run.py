@@ -237,6 +237,27 @@ def test_marker_needs_the_nonce():
     assert r.returncode == 4, r
 
 
+def read_slowly(p):
+    """All of p's stdout, read late and in small pieces, and its stderr;
+    asserts that p exits 0. When the command exits, the tail of its output
+    is still in the guest's pipe (or pty) behind full queues."""
+    got = b""
+    try:
+        time.sleep(2)
+        while True:
+            chunk = p.stdout.read(16 * 1024)
+            if not chunk:
+                break
+            got += chunk
+            time.sleep(0.02)
+        err = p.stderr.read()
+        assert p.wait(timeout=60) == 0, err
+    finally:
+        p.kill()
+        p.wait()
+    return got, err
+
+
 @pytest.mark.parametrize("transport", [[], ["--no-vsock"]], ids=["vsock", "port"])
 def test_slow_reader_gets_every_byte(transport):
     # The host reads slower than the old shutdown timers allowed for: the guest
@@ -248,20 +269,7 @@ def test_slow_reader_gets_every_byte(transport):
     p = subprocess.Popen([WISP, "run"] + transport +
                          ["--", "sh", "-c", "head -c %d /dev/urandom | tee /tmp/x; sha256sum /tmp/x >&2" % size],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    got = b""
-    try:
-        time.sleep(2)
-        while True:
-            chunk = p.stdout.read(16 * 1024)
-            if not chunk:
-                break
-            got += chunk
-            time.sleep(0.02)
-        err = p.stderr.read()
-        assert p.wait(timeout=60) == 0, err
-    finally:
-        p.kill()
-        p.wait()
+    got, err = read_slowly(p)
     assert len(got) == size
     assert hashlib.sha256(got).hexdigest() == err.split()[0].decode()
 
@@ -273,20 +281,7 @@ def test_slow_reader_gets_every_byte_through_a_tty():
     want = "".join("%d\r\n" % i for i in range(1, n + 1)).encode()
     p = subprocess.Popen([WISP, "run", "-t", "--", "seq", "1", str(n)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    got = b""
-    try:
-        time.sleep(2)
-        while True:
-            chunk = p.stdout.read(16 * 1024)
-            if not chunk:
-                break
-            got += chunk
-            time.sleep(0.02)
-        err = p.stderr.read()
-        assert p.wait(timeout=60) == 0, err
-    finally:
-        p.kill()
-        p.wait()
+    got, err = read_slowly(p)
     assert len(got) == len(want)
     assert got == want
 
