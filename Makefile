@@ -79,10 +79,10 @@ $(OUT)/wisp-vsockd: $(VSOCKD_SRC) $(HEADERS) Makefile
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(VSOCKD_SRC)
 
 # The guest side of the vsock tests, run from a share.
-$(OUT)/vsock_probe: tests/helpers/vsock_probe.c
+$(OUT)/vsock_probe: tests/helpers/vsock_probe.c init/vm_sockets.h
 	@mkdir -p $(OUT)
 	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
-$(OUT)/clock_probe: tests/helpers/clock_probe.c common/time_wire.h
+$(OUT)/clock_probe: tests/helpers/clock_probe.c common/time_wire.h init/vm_sockets.h
 	@mkdir -p $(OUT)
 	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
 

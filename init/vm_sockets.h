@@ -1,5 +1,6 @@
 /* musl has no <linux/vm_sockets.h>: the kernel's vsock address layout and
- * the few constants wisp-init uses, declared once here. */
+ * the few constants wisp-init and the guest test helpers use, declared
+ * once here. */
 #ifndef WISP_VM_SOCKETS_H
 #define WISP_VM_SOCKETS_H
 

@@ -24,21 +24,10 @@
 #include <unistd.h>
 
 #include "../../common/time_wire.h"
+#include "../../init/vm_sockets.h"
 
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
 #define WATCH_EXCHANGES 5
 #define ANSWER_TIMEOUT_MS 2000
-
-/* musl has no <linux/vm_sockets.h>: the kernel's layout, declared here. */
-struct sockaddr_vm {
-	unsigned short svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
 
 static int64_t now(clockid_t id)
 {

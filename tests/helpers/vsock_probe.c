@@ -11,18 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-
-/* musl has no <linux/vm_sockets.h>: the kernel's layout, declared here. */
-struct sockaddr_vm {
-	unsigned short svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
+#include "../../init/vm_sockets.h"
 
 static int copy(int from, int to)
 {
