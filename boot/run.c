@@ -558,7 +558,6 @@ static void add_fd(struct run *r, int fd, uint32_t tag, uint32_t events)
 		warnx("epoll_ctl: %s", strerror(errno));
 }
 
-/* The agent listens: connect to it and hand it the command. */
 /* Sends the command to the agent: on the ready connection when the guest
  * left it open for a request (conn >= 0), else on a new one to its port. */
 static void start_exec(struct run *r, int conn)
