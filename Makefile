@@ -16,7 +16,7 @@ GUEST_CFLAGS := $(COMMON_CFLAGS) -Os -static -ffunction-sections -fdata-sections
 HOST_CFLAGS := $(COMMON_CFLAGS) -O2 -Wl,--build-id=none
 SAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 
-COMMON_SRC := common/wire.c common/base64.c common/queue.c
+COMMON_SRC := common/wire.c common/base64.c common/queue.c common/notice.c
 INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
 WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c
@@ -93,8 +93,9 @@ run: all
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(wildcard tests/unit/test_*.c))
 $(OUT)/unit/test_config: tests/unit/test_config.c init/config.c common/base64.c
 $(OUT)/unit/test_wire: tests/unit/test_wire.c common/wire.c common/base64.c common/queue.c
-$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/kcmdline.c boot/vmm_qemu.c \
-	common/base64.c
+$(OUT)/unit/test_options: tests/unit/test_options.c boot/options.c boot/vmm.c boot/vmm_qemu.c
+$(OUT)/unit/test_kcmdline: tests/unit/test_kcmdline.c boot/options.c boot/kcmdline.c boot/vmm.c \
+	boot/vmm_qemu.c common/base64.c
 $(OUT)/unit/test_vsock: tests/unit/test_vsock.c boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c \
 	boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c tests/unit/fake_guest.c tests/unit/fake_guest.h
 $(OUT)/unit/test_clock: tests/unit/test_clock.c init/clock_math.c

@@ -74,9 +74,8 @@ static void add_command_keys(struct text *t, const struct guest_setup *g)
 	char term_buf[128];
 	if (g->tty) {
 		/* Like docker -t: the guest's terminal type is the host's. */
-		const char *term = getenv("TERM");
-		if (term && *term) {
-			snprintf(term_buf, sizeof(term_buf), "TERM=%s", term);
+		if (g->term && *g->term) {
+			snprintf(term_buf, sizeof(term_buf), "TERM=%s", g->term);
 			env[nenv++] = term_buf;
 		}
 	}
@@ -117,9 +116,11 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	struct text t = { .buf = out, .cap = KCMDLINE_MAX };
 	out[0] = '\0';
 
-	/* The kernel: log on the UART (the launcher reads it, the user sees it
-	 * only with --verbose), a reset that ends the VMM, no waiting on panic. */
-	add(&t, "console=ttyS0 reboot=t panic=-1 %s", o->verbose ? "loglevel=7" : "quiet");
+	/* The kernel: log on the VMM's console (the launcher reads it, the user
+	 * sees it only with --verbose), the end that ends this VMM, no waiting
+	 * on panic. */
+	add(&t, "console=%s reboot=%s panic=-1 %s", g->vmm->console, g->vmm->reboot,
+	    o->verbose ? "loglevel=7" : "quiet");
 	/* The initramfs unpacked before the drivers probe, not beside them:
 	 * its compressed copy is freed before their buffers are taken, which
 	 * is what lets 32 MiB boot every time. One vCPU gains nothing from
@@ -137,7 +138,7 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	 * miss the saving: TCG runs a locked op as cheaply as a plain one. */
 	if (g->tcg)
 		add(&t, " noreplace-smp");
-	if (g->no_pci)
+	if (!g->vmm->has_pci)
 		add(&t, " pci=off");
 
 	/* Over vsock the agent gets the command in its EXEC frame. */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "options.h"
+#include "vmm.h"
 
 /* The tag of the i-th volume, on both the VMM's and the guest's side. */
 #define VOLUME_TAG_FMT "wisp%zu"
@@ -21,8 +22,9 @@ struct guest_setup {
 	unsigned short rows, cols;
 	int tcg;                /* the guest runs under QEMU's TCG, not a hypervisor */
 	unsigned long tsc_khz;  /* 0: not given */
-	int no_pci;             /* the machine has no PCI bus to probe */
+	const struct vmm *vmm;  /* its console, reboot mode and buses; NULL for an EXEC */
 	char *const *host_env;  /* for -e K without a value */
+	const char *term;       /* the host's $TERM, for the guest's with a tty; or NULL */
 	int serve;              /* wisp.io=vsock: the agent takes the command */
 	int poweroff;           /* the VM ends with the command (wisp run over vsock) */
 	struct timespec now;    /* the host's CLOCK_REALTIME at launch; 0: not given */

@@ -218,21 +218,22 @@ static int readable(const char *what, const char *path)
 	return 0;
 }
 
-static _Noreturn void exec_vmm(const struct run *r, const struct argv_list *a, int con, int io,
-				int err_w, pid_t parent)
+static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t parent)
 {
 	/* The VMM dies with the launcher, however the launcher dies. */
 	child_prepare(parent, SIGKILL);
-	if (dup2(err_w, STDERR_FILENO) < 0 || dup2(con, VMM_FD_CONSOLE) < 0 ||
-	    dup2(io, VMM_FD_CHANNEL) < 0)
+	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
-	for (size_t i = 0; i < r->nshares; i++)
-		if (r->share_fds[i] >= 0 && dup2(r->share_fds[i], VMM_FD_SHARES + (int)i) < 0)
+	/* Two rounds: a target number may be another fd's source. */
+	int moved[VMM_MAX_FDS];
+	for (size_t i = 0; i < a->nfds; i++)
+		if ((moved[i] = fcntl(a->fds[i].from, F_DUPFD_CLOEXEC, 100)) < 0)
 			_exit(127);
-	if (r->vsock_fd >= 0 && dup2(r->vsock_fd, VMM_FD_VSOCK) < 0)
-		_exit(127);
-	execvp(a->v[0], a->v);
-	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->v[0], strerror(errno));
+	for (size_t i = 0; i < a->nfds; i++)
+		if (dup2(moved[i], a->fds[i].to) < 0)
+			_exit(127);
+	execvp(a->argv[0], a->argv);
+	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->argv[0], strerror(errno));
 	_exit(127);
 }
 
@@ -243,13 +244,21 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-static int start_vmm(struct run *r, const struct argv_list *a)
+static int start_vmm(struct run *r, const struct vmm *vmm, const struct vm_spec *spec)
 {
 	int con[2], io[2], err[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) < 0 ||
 	    pipe2(err, O_CLOEXEC) < 0) {
 		warnx("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	struct vm_fds fds = { .console = con[1], .channel = io[1], .vsock = r->vsock_fd };
+	for (size_t i = 0; i < r->nshares && i < OPTIONS_MAX_VOLUMES; i++)
+		fds.shares[i] = r->share_fds[i];
+	struct vmm_launch a;
+	if (vmm->launch(vmm, spec, &fds, &a) < 0) {
+		warnx("%s: too many arguments", vmm->name);
 		return -1;
 	}
 	pid_t parent = getpid();
@@ -259,7 +268,8 @@ static int start_vmm(struct run *r, const struct argv_list *a)
 		return -1;
 	}
 	if (r->vmm_pid == 0)
-		exec_vmm(r, a, con[1], io[1], err[1], parent);
+		exec_vmm(&a, err[1], parent);
+	vmm_launch_free(&a);
 	timeout_victim = r->vmm_pid;
 	/* Only QEMU may hold its end: wisp-vsockd sees it go when QEMU does,
 	 * and ends beside it instead of after it. */
@@ -1207,7 +1217,7 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 	if (l->mode == MODE_SERVE)
 		tty = stdin_open = 0;
 	struct guest_setup g = { .o = o, .stdin_open = stdin_open, .tty = tty, .rows = 24,
-				 .cols = 80, .no_pci = !vmm->has_pci, .host_env = environ,
+				 .cols = 80, .vmm = vmm, .host_env = environ, .term = getenv("TERM"),
 				 .serve = l->mode != MODE_CHANNEL, .poweroff = l->mode == MODE_VSOCK };
 	make_nonce(r.nonce);
 	g.nonce = r.nonce;
@@ -1226,14 +1236,12 @@ int run_vm(const struct run_opts *o, const struct launch *l)
 		return EXIT_LAUNCHER;
 	struct vm_spec spec = { .o = o, .kernel = kernel, .initrd = initrd, .cmdline = cmdline,
 				.channel = l->mode == MODE_CHANNEL, .vsock = l->mode != MODE_CHANNEL };
-	struct argv_list argv;
-	vmm->build_argv(vmm, &spec, &argv);
 
 	if (setup_loop(&r) < 0)
 		return EXIT_LAUNCHER;
 	r.t0 = now_us();
 	if (claim_vm_dir(&r) < 0 || start_shares(&r) < 0 || start_vsockd(&r, l->self_dir) < 0 ||
-	    start_vmm(&r, &argv) < 0) {
+	    start_vmm(&r, vmm, &spec) < 0) {
 		stop_shares(&r);
 		release_vm_dir(&r);
 		return EXIT_LAUNCHER;
@@ -1287,7 +1295,7 @@ int exec_in_vm(const struct run_opts *o, const char *name)
 	int tty, stdin_open;
 	command_stdio(o, &stdin_open, &tty);
 	struct guest_setup g = { .o = o, .stdin_open = stdin_open, .tty = tty, .rows = 24,
-				 .cols = 80, .host_env = environ };
+				 .cols = 80, .host_env = environ, .term = getenv("TERM") };
 	if (tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);
 	if (prepare_exec(&r, &g) < 0 || setup_loop(&r) < 0)

@@ -1,9 +1,7 @@
-/* Unit tests of `wisp run` option parsing and the guest command line. */
+/* Unit tests of the option parsing of `wisp run`, `start` and `exec`. */
 #include <stdlib.h>
 
-#include "../../boot/kcmdline.h"
 #include "../../boot/options.h"
-#include "../../boot/vmm.h"
 #include "check.h"
 
 static int parse(struct run_opts *o, char *err, const char *const *words)
@@ -93,85 +91,8 @@ static void test_errors(void)
 	}
 }
 
-static int has_arg(const struct argv_list *a, const char *flag, const char *value)
-{
-	for (int i = 0; i + 1 < a->n; i++)
-		if (!strcmp(a->v[i], flag) && !strcmp(a->v[i + 1], value))
-			return 1;
-	return 0;
-}
 
-static void test_rtc_and_qmp_reach_qemu(void)
-{
-	struct run_opts o;
-	char err[OPTIONS_ERR_LEN];
-	const char *w[] = { "--rtc", "2001-01-01T00:00:00", "--qmp", "/tmp/q,1.sock", "true", NULL };
-	CHECK_INT(parse(&o, err, w), 0);
-	CHECK_STR(o.rtc, "2001-01-01T00:00:00");
-	CHECK_STR(o.qmp, "/tmp/q,1.sock");
-	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct argv_list a;
-	for (int m = 0; m < 2; m++) {
-		const struct vmm *vmm = vmm_find(m ? "qemu-q35" : "qemu-microvm");
-		CHECK_INT(vmm->build_argv(vmm, &spec, &a), 0);
-		CHECK(has_arg(&a, "-rtc", "base=2001-01-01T00:00:00"));
-		CHECK(has_arg(&a, "-qmp", "unix:/tmp/q,,1.sock,server=on,wait=off"));
-		for (int i = 0; i < a.n; i++)
-			free(a.v[i]);
-	}
-	const char *w2[] = { "--rtc", "localtime", "true", NULL };
-	CHECK_INT(parse(&o, err, w2), 0);
-	CHECK(o.qmp == NULL);
-	const struct vmm *vmm = vmm_find("qemu-microvm");
-	vmm->build_argv(vmm, &spec, &a);
-	CHECK(has_arg(&a, "-rtc", "base=localtime"));
-	int qmp = 0;
-	for (int i = 0; i < a.n; i++) {
-		qmp |= !strcmp(a.v[i], "-qmp");
-		free(a.v[i]);
-	}
-	CHECK_INT(qmp, 0);
-}
 
-static void test_kcmdline(void)
-{
-	struct run_opts o;
-	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
-	const char *w[] = { "-e", "HOSTVAR", "-e", "X=1", "-w", "/w", "--append", "last=1", "--",
-			    "echo", "hi", NULL };
-	CHECK_INT(parse(&o, err, w), 0);
-	char *host_env[] = { "HOSTVAR=from host", NULL };
-	struct guest_setup g = { .o = &o, .nonce = "00ff", .stdin_open = 1, .tsc_khz = 2000000,
-				 .no_pci = 1, .host_env = host_env };
-	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
-	CHECK(strstr(line, " noreplace-smp") == NULL); /* a hypervisor: the kernel's choice */
-	g.tcg = 1;
-	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
-	CHECK(strstr(line, " noreplace-smp") != NULL);
-	CHECK(strstr(line, "console=ttyS0 reboot=t panic=-1 quiet") == line);
-	CHECK(strstr(line, " tsc_early_khz=2000000") != NULL);
-	CHECK(strstr(line, " pci=off") != NULL);
-	CHECK(strstr(line, " wisp.nonce=00ff") != NULL);
-	CHECK(strstr(line, " wisp.cmd=ZWNobwBoaQA=") != NULL);       /* "echo\0hi\0" */
-	CHECK(strstr(line, " wisp.env=SE9TVFZBUj1mcm9tIGhvc3QAWD0xAA==") != NULL);
-	CHECK(strstr(line, " wisp.cwd=L3cA") != NULL);
-	CHECK(strstr(line, " wisp.stdin=1") != NULL);
-	CHECK(strstr(line, " last=1") == line + strlen(line) - strlen(" last=1"));
-	CHECK(strstr(line, "wisp.now=") == NULL); /* no launch time given */
-	g.now = (struct timespec){ 1795478400, 5 };
-	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
-	CHECK(strstr(line, " wisp.now=1795478400.000000005 ") != NULL);
-	CHECK(strstr(line, " wisp.now=") < strstr(line, " last=1")); /* --append still wins */
-	g.now = (struct timespec){ 0, 0 };
-
-	static char big[3000];
-	memset(big, 'x', sizeof(big) - 1);
-	const char *w2[] = { "--", big, NULL };
-	CHECK_INT(parse(&o, err, w2), 0);
-	g.o = &o;
-	CHECK_INT(build_kcmdline(&g, line, err, sizeof(err)), -1);
-	CHECK(strstr(err, "do not fit") != NULL);
-}
 
 static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const char *const *words)
 {
@@ -188,7 +109,7 @@ static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const cha
 static void test_start_exec_and_serve(void)
 {
 	struct run_opts o;
-	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
+	char err[OPTIONS_ERR_LEN];
 	const char *start[] = { "--name", "web-1.a_b", "-m", "64", "--append", "a=1", "--append", "b=2",
 				NULL };
 	CHECK_INT(parse_cmd(OPTS_START, &o, err, start), 0);
@@ -222,21 +143,6 @@ static void test_start_exec_and_serve(void)
 	CHECK(!vm_name_valid(".x"));
 	CHECK(!vm_name_valid("012345678901234567890123456789012"));
 
-	/* Serving: the command goes in the EXEC frame, not on the kernel line. */
-	const char *exec[] = { "-u", "5:6", "-w", "/w", "--", "echo", "hi", NULL };
-	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, exec), 0);
-	struct guest_setup g = { .o = &o, .nonce = "00", .serve = 1, .tty = 1, .rows = 30, .cols = 100 };
-	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
-	CHECK(strstr(line, " wisp.io=vsock") != NULL);
-	CHECK(strstr(line, "wisp.cmd") == NULL && strstr(line, "wisp.user") == NULL);
-	static char keys[65536];
-	CHECK(build_exec_keys(&g, keys, sizeof(keys), err, sizeof(err)) > 0);
-	CHECK(strstr(keys, " wisp.cmd=ZWNobwBoaQA=") != NULL);
-	CHECK(strstr(keys, " wisp.user=5:6") != NULL);
-	CHECK(strstr(keys, " wisp.cwd=L3cA") != NULL);
-	CHECK(strstr(keys, " wisp.tty=30x100") != NULL);
-	CHECK(strstr(keys, "wisp.nonce") == NULL);
-	CHECK_INT(build_exec_keys(&g, keys, 10, err, sizeof(err)), -1);
 }
 
 int main(void)
@@ -245,7 +151,5 @@ int main(void)
 	test_defaults_and_command();
 	test_all_options();
 	test_errors();
-	test_rtc_and_qmp_reach_qemu();
-	test_kcmdline();
 	return check_summary("test_options");
 }
