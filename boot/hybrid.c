@@ -1,14 +1,25 @@
 #include "hybrid.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A listener whose backlog is full is tried again this often. */
+#define DIAL_RETRY_MS 10
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int unix_addr(const char *path, struct sockaddr_un *a, char *err, size_t errlen)
 {
@@ -22,58 +33,126 @@ static int unix_addr(const char *path, struct sockaddr_un *a, char *err, size_t 
 	return 0;
 }
 
-int hybrid_connect(const char *uds, unsigned port, int timeout_ms, char *err, size_t errlen)
+static void finish(struct dial *d, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Ends the dial: hands the fd over, or closes it and reports why. */
+static void finish(struct dial *d, int ok, const char *fmt, ...)
 {
-	struct sockaddr_un a;
-	if (unix_addr(uds, &a, err, errlen) < 0)
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
+	char err[DIAL_ERR_MAX] = "";
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, sizeof(err), fmt, ap);
+		va_end(ap);
 	}
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	char line[32];
-	int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || write(fd, line, (size_t)n) != n) {
-		snprintf(err, errlen, "%s: %s", uds, strerror(errno));
-		goto fail;
-	}
+	loop_del(d->loop, &d->w);
+	int fd = d->fd;
+	d->fd = -1;
+	timer_free(d->loop, &d->timer);
+	if (!ok)
+		close_fd(&fd);
+	d->done(d, fd, err);
+}
+
+static void on_answer(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct dial *d = container_of(w, struct dial, w);
 	/* Byte by byte: what follows the line is the guest's. */
-	size_t len = 0;
 	for (;;) {
-		ssize_t r = read(fd, line + len, 1);
+		ssize_t r = read(d->fd, d->answer + d->len, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			snprintf(err, errlen, "no answer from guest port %u within %d ms", port, timeout_ms);
-			goto fail;
-		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
 		if (r <= 0) {
-			snprintf(err, errlen, "guest port %u refused the connection", port);
-			goto fail;
+			finish(d, 0, "guest port %u refused the connection", d->port);
+			return;
 		}
-		if (line[len] == '\n')
+		if (d->answer[d->len] == '\n')
 			break;
-		if (++len == sizeof(line) - 1) {
-			snprintf(err, errlen, "a malformed answer on %s", uds);
-			goto fail;
+		if (++d->len == sizeof(d->answer) - 1) {
+			finish(d, 0, "a malformed answer on %s", d->path);
+			return;
 		}
 	}
-	line[len] = '\0';
-	if (strncmp(line, "OK ", 3)) {
-		snprintf(err, errlen, "guest port %u: unexpected answer '%s'", port, line);
-		goto fail;
+	d->answer[d->len] = '\0';
+	if (strncmp(d->answer, "OK ", 3))
+		finish(d, 0, "guest port %u: unexpected answer '%s'", d->port, d->answer);
+	else
+		finish(d, 1, NULL);
+}
+
+/* Connects and writes CONNECT; a full backlog is tried again on the timer. */
+static void try_connect(struct dial *d)
+{
+	struct sockaddr_un a;
+	char err[DIAL_ERR_MAX];
+	if (unix_addr(d->path, &a, err, sizeof(err)) < 0) {
+		finish(d, 0, "%s", err);
+		return;
 	}
-	tv.tv_sec = tv.tv_usec = 0;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-fail:
-	close(fd);
-	return -1;
+	if (connect(d->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (errno == EAGAIN && now_ms() < d->deadline_ms) {
+			timer_arm_ms(&d->timer, DIAL_RETRY_MS);
+			return;
+		}
+		finish(d, 0, "%s: %s", d->path, strerror(errno));
+		return;
+	}
+	char line[32];
+	int n = snprintf(line, sizeof(line), "CONNECT %u\n", d->port);
+	/* A fresh socket's buffer takes a line whole. */
+	if (write(d->fd, line, (size_t)n) != n ||
+	    loop_add(d->loop, &d->w, d->fd, EPOLLIN, on_answer) < 0) {
+		finish(d, 0, "%s: %s", d->path, strerror(errno));
+		return;
+	}
+	d->connected = 1;
+	timer_arm_ms(&d->timer, d->deadline_ms - now_ms());
+}
+
+static void on_timer(struct timer *t)
+{
+	struct dial *d = container_of(t, struct dial, timer);
+	if (!d->connected && now_ms() < d->deadline_ms)
+		try_connect(d);
+	else
+		finish(d, 0, "no answer from guest port %u within %d ms", d->port, d->timeout_ms);
+}
+
+int dial_start(struct dial *d, struct loop *l, const char *path, unsigned port, int timeout_ms,
+	       void (*done)(struct dial *, int, const char *))
+{
+	memset(d, 0, sizeof(*d));
+	d->loop = l;
+	d->done = done;
+	d->port = port;
+	d->timeout_ms = timeout_ms;
+	d->deadline_ms = now_ms() + timeout_ms;
+	d->w.fd = d->timer.w.fd = -1;
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->fd < 0)
+		return -1;
+	if (timer_init(l, &d->timer, on_timer) < 0) {
+		int saved = errno;
+		dial_cancel(d);
+		errno = saved;
+		return -1;
+	}
+	/* The first try from the loop too: done() never runs inside this call. */
+	timer_arm_ms(&d->timer, 0);
+	return 0;
+}
+
+void dial_cancel(struct dial *d)
+{
+	if (!d->loop)
+		return;
+	loop_del(d->loop, &d->w);
+	close_fd(&d->fd);
+	timer_free(d->loop, &d->timer);
 }
 
 int unix_listen(const char *path, char *err, size_t errlen)

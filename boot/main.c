@@ -68,8 +68,7 @@ static int cmd_run(int argc, char **argv)
 		return status;
 	char dir[PATH_MAX];
 	self_dir(dir, sizeof(dir));
-	struct launch l = { .mode = o.no_vsock ? MODE_CHANNEL : MODE_VSOCK, .self_dir = dir };
-	return run_vm(&o, &l);
+	return run_vm(&o, dir);
 }
 
 static long long now_ms(void)
@@ -90,8 +89,7 @@ static _Noreturn void supervise_vm(const struct run_opts *o, const char *dir, in
 	    dup2(null, STDERR_FILENO) < 0)
 		_exit(EXIT_LAUNCHER);
 	msg_set_fd(report_fd);
-	struct launch l = { .mode = MODE_SERVE, .self_dir = dir, .vm_name = o->name };
-	_exit(run_vm(o, &l));
+	_exit(serve_vm(o, dir));
 }
 
 static int cmd_start(int argc, char **argv)
@@ -104,13 +102,13 @@ static int cmd_start(int argc, char **argv)
 	self_dir(dir, sizeof(dir));
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) < 0) {
-		warnx("pipe: %s", strerror(errno));
+		msg_warn("pipe: %s", strerror(errno));
 		return EXIT_LAUNCHER;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		warnx("fork: %s", strerror(errno));
+		msg_warn("fork: %s", strerror(errno));
 		return EXIT_LAUNCHER;
 	}
 	if (pid == 0) {
@@ -129,7 +127,7 @@ static int cmd_start(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			warnx("VM %s was not ready within %g s", o.name, timeout);
+			msg_warn("VM %s was not ready within %g s", o.name, timeout);
 			kill(pid, SIGKILL); /* its VMM and helpers die with it */
 			waitpid(pid, NULL, 0);
 			char vm_dir[PATH_MAX], err[300];
@@ -214,24 +212,24 @@ static int cmd_stop(int argc, char **argv)
 	}
 	char dir[PATH_MAX], err[300];
 	if (runtime_vm_dir(name, dir, sizeof(dir), err, sizeof(err)) < 0) {
-		warnx("%s", err);
+		msg_warn("%s", err);
 		return EXIT_LAUNCHER;
 	}
 	struct vm_state st;
 	if (!runtime_alive(dir) || runtime_read_state(dir, &st) < 0) {
-		warnx("no running VM named %s", name);
+		msg_warn("no running VM named %s", name);
 		return EXIT_LAUNCHER;
 	}
 	/* Its supervisor asks the guest to shut down in order; it is gone
 	 * when it lets go of the directory's lock. */
 	if (kill(st.pid, SIGTERM) < 0) {
-		warnx("stop %s: %s", name, strerror(errno));
+		msg_warn("stop %s: %s", name, strerror(errno));
 		return EXIT_LAUNCHER;
 	}
 	long long deadline = now_ms() + (long long)(timeout * 1000);
 	while (runtime_alive(dir)) {
 		if (now_ms() > deadline) {
-			warnx("VM %s did not shut down within %g s: killed", name, timeout);
+			msg_warn("VM %s did not shut down within %g s: killed", name, timeout);
 			kill(st.pid, SIGKILL);
 			for (int i = 0; i < 100 && runtime_alive(dir); i++)
 				usleep(20000);
@@ -266,7 +264,7 @@ static int cmd_ps(int argc, char **argv)
 	}
 	char root[PATH_MAX], err[300];
 	if (runtime_root(root, sizeof(root), err, sizeof(err)) < 0) {
-		warnx("%s", err);
+		msg_warn("%s", err);
 		return EXIT_LAUNCHER;
 	}
 	printf("%-20s %-8s %-9s %-8s %-14s %-8s %s\n", "NAME", "PID", "STATE", "UP(s)", "VMM",

@@ -18,7 +18,7 @@ int msg_fd(void)
 	return out_fd;
 }
 
-void warnx(const char *fmt, ...)
+void msg_warn(const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;

@@ -7,6 +7,6 @@
 void msg_set_fd(int fd);
 int msg_fd(void);
 /* "wisp: <text>\n", one write. */
-void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

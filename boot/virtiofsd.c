@@ -47,14 +47,14 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 {
 	int listener = -1, client = -1;
 	if (listen_and_connect(&listener, &client) < 0) {
-		warnx("virtiofs socket: %s", strerror(errno));
+		msg_warn("virtiofs socket: %s", strerror(errno));
 		goto fail;
 	}
 	const char *bin = getenv("WISP_VIRTIOFSD");
 	if (!bin || !*bin)
 		bin = VIRTIOFSD_DEFAULT;
 	if (access(bin, X_OK) < 0) {
-		warnx("%s: %s (install qemu-system-common)", bin, strerror(errno));
+		msg_warn("%s: %s (install qemu-system-common)", bin, strerror(errno));
 		goto fail;
 	}
 	char source[4200], cache_opt[64], fd_opt[32];
@@ -64,7 +64,7 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 	pid_t parent = getpid();
 	*pid = fork();
 	if (*pid < 0) {
-		warnx("fork: %s", strerror(errno));
+		msg_warn("fork: %s", strerror(errno));
 		goto fail;
 	}
 	if (*pid == 0) {

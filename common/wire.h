@@ -1,5 +1,6 @@
 /* The framed stream between wisp-init and the host: one ordered byte
- * stream (a virtio-serial port now, a vsock connection later) that carries
+ * stream (a vsock connection to the guest agent, or the virtio-serial port
+ * "wisp.io" to PID 1 with `wisp run --no-vsock`) that carries
  * the command's stdin, stdout, stderr, signals, window size and exit
  * status. Ordering is the point: the EXIT frame arrives after every byte of
  * output, so the host knows it has everything before the VM goes away.
@@ -38,8 +39,13 @@ enum wire_type {
 /* The vsock port the guest agent listens on. */
 #define WIRE_AGENT_PORT 5252
 /* The host port the agent connects to once it listens: "the guest is ready".
- * It sends one TRACE frame (the boot trace so far) and closes. */
+ * It sends the ready notice (common/notice.h), ends it with HELLO and leaves
+ * the connection open for one request, as on WIRE_AGENT_PORT. */
 #define WIRE_READY_PORT 5253
+
+/* The console line of a guest without a stream: "WISP-EXIT <nonce> <status>"
+ * (docs/protocol.md, "The console fallback"). */
+#define WIRE_EXIT_MARKER "WISP-EXIT"
 
 /* How the command ended. */
 enum wire_exit_how {

@@ -180,7 +180,7 @@ static void write_console_marker(struct pid1 *p, int status)
 	if (p->console_fd < 0)
 		return;
 	char line[96];
-	int n = snprintf(line, sizeof(line), "\r\nWISP-EXIT %s %d\r\n",
+	int n = snprintf(line, sizeof(line), "\r\n" WIRE_EXIT_MARKER " %s %d\r\n",
 			 p->cfg->nonce ? p->cfg->nonce : "-", status);
 	if (write(p->console_fd, line, (size_t)n) < 0)
 		log_warn("console marker: %s", strerror(errno));

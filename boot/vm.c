@@ -1,0 +1,566 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/wire.h"
+#include "child.h"
+#include "msg.h"
+#include "virtiofsd.h"
+
+/* How long the agent gets to answer a connection. */
+#define AGENT_CONNECT_MS 10000
+/* wisp-vsockd saw QEMU hang up: how long QEMU gets to be gone as well. */
+#define BACKEND_GONE_WAIT_MS 2000
+/* How long a helper gets to end on SIGTERM before SIGKILL. */
+#define HELPER_STOP_MS 2000
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --- console and VMM stderr --- */
+
+static void on_console_line(void *ctx, char *line)
+{
+	struct vm *vm = ctx;
+	int status;
+	const char *why;
+	switch (console_classify(line, vm->c->nonce, &status, &why)) {
+	case CONSOLE_MARKER:
+		vm->out->marker_status = status;
+		return; /* the marker is wisp's, not the user's */
+	case CONSOLE_PANIC:
+		if (!vm->out->panic[0])
+			snprintf(vm->out->panic, sizeof(vm->out->panic), "%s", why);
+		break;
+	case CONSOLE_TEXT:
+		break;
+	}
+	if (vm->c->echo_console)
+		dprintf(STDERR_FILENO, "%s\n", line);
+}
+
+static void on_vmm_error_line(void *ctx, char *line)
+{
+	struct vm *vm = ctx;
+	if (!vm->out->vmm_error[0] && *line)
+		snprintf(vm->out->vmm_error, sizeof(vm->out->vmm_error), "%s", line);
+	if (vm->c->echo_console)
+		dprintf(STDERR_FILENO, "%s\n", line);
+}
+
+/* Reads what w has into lines; at the end, the rest and the fd go. */
+static void read_lines(struct vm *vm, struct watch *w, struct line_splitter *s,
+		       void (*fn)(void *, char *))
+{
+	char buf[4096];
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		lines_end(s, fn, vm);
+		loop_close(vm->loop, w);
+		return;
+	}
+	lines_feed(s, buf, (size_t)n, fn, vm);
+}
+
+static void on_console(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, con);
+	read_lines(vm, w, &vm->con_lines, on_console_line);
+}
+
+static void on_vmm_stderr(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, err);
+	read_lines(vm, w, &vm->err_lines, on_vmm_error_line);
+}
+
+/* --- the ready notice --- */
+
+static void notice_log(void *ctx, const char *line, uint32_t len)
+{
+	(void)ctx;
+	dprintf(msg_fd(), "%.*s\n", (int)len, line);
+}
+
+static void read_notice(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, ready_conn);
+	ssize_t n = read(w->fd, vm->notice + vm->notice_len, sizeof(vm->notice) - vm->notice_len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0)
+		vm->notice_len += (size_t)n;
+	struct notice nt;
+	enum notice_state st = notice_parse(vm->notice, vm->notice_len, n <= 0, &nt, notice_log, NULL);
+	if (st == NOTICE_MORE)
+		return;
+	int conn = loop_del(vm->loop, w);
+	if (st == NOTICE_BAD) {
+		/* Not a notice this guest could have sent: do not trust it. */
+		msg_warn("the guest's ready notice is malformed");
+		nt = (struct notice){ .status = wire_exit_status(WIRE_SETUP, 0) };
+	}
+	if (!nt.hello)
+		close_fd(&conn);
+	if (nt.trace)
+		trace_set_guest(vm->trace, nt.trace, nt.trace_len);
+	vm->trace->ready = now_us() - vm->t0;
+	vm->out->ready = 1;
+	vm->ev->ready(vm, conn, &nt);
+}
+
+static void on_ready_listen(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, ready_listen);
+	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (vm->announced) {
+		close(fd); /* one notice per boot */
+		return;
+	}
+	vm->announced = 1;
+	if (loop_add(vm->loop, &vm->ready_conn, fd, EPOLLIN, read_notice) < 0) {
+		msg_warn("epoll: %s", strerror(errno));
+		close(fd);
+	}
+}
+
+/* Where the VM's sockets go: its private directory, or the user's --vsock
+ * path with its ready socket beside it. */
+static int claim_dir(struct vm *vm)
+{
+	char err[300];
+	const struct run_opts *o = vm->c->o;
+	vm->lock_fd = runtime_claim(vm->c->name, vm->dir, sizeof(vm->dir), err, sizeof(err));
+	if (vm->lock_fd < 0) {
+		vm->dir[0] = '\0';
+		msg_warn("%s", err);
+		return -1;
+	}
+	if (vm->c->log) {
+		char log[RUNTIME_PATH_MAX + 16];
+		snprintf(log, sizeof(log), "%s/log", vm->dir);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+			msg_warn("%s: %s", log, strerror(errno));
+			close_fd(&fd);
+			return -1;
+		}
+		close(fd);
+	}
+	if (o->vsock)
+		snprintf(vm->vsock_path, sizeof(vm->vsock_path), "%s", o->vsock);
+	else
+		snprintf(vm->vsock_path, sizeof(vm->vsock_path), "%s/vsock", vm->dir);
+	snprintf(vm->ready_path, sizeof(vm->ready_path), "%s_%u", vm->vsock_path, WIRE_READY_PORT);
+	unlink(vm->ready_path); /* a leftover of a VM that ran with the same --vsock */
+	int fd = unix_listen(vm->ready_path, err, sizeof(err));
+	if (fd < 0) {
+		vm->ready_path[0] = '\0';
+		msg_warn("%s", err);
+		return -1;
+	}
+	if (loop_add(vm->loop, &vm->ready_listen, fd, EPOLLIN, on_ready_listen) < 0) {
+		close(fd);
+		msg_warn("epoll: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- helpers --- */
+
+static void add_helper(struct vm *vm, pid_t pid)
+{
+	vm->helpers[vm->nhelpers++] = pid;
+}
+
+static int start_shares(struct vm *vm)
+{
+	const struct run_opts *o = vm->c->o;
+	if (strcmp(o->fs, "virtiofs"))
+		return 0;
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		pid_t pid;
+		vm->share_fds[i] = virtiofsd_start(o->volumes[i].host, o->volumes[i].cache, o->verbose, &pid);
+		if (vm->share_fds[i] < 0)
+			return -1;
+		add_helper(vm, pid);
+	}
+	return 0;
+}
+
+/* wisp-vsockd for this VM: one end of a socket pair for it, one for the VMM. */
+static int start_vsockd(struct vm *vm)
+{
+	char bin[4200];
+	const char *env = getenv("WISP_VSOCKD");
+	if (env && *env)
+		snprintf(bin, sizeof(bin), "%s", env);
+	else
+		snprintf(bin, sizeof(bin), "%s/wisp-vsockd", vm->c->self_dir);
+	int sv[2];
+	if (access(bin, X_OK) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		msg_warn("wisp-vsockd %s: %s", bin, strerror(errno));
+		return -1;
+	}
+	char cid[16];
+	snprintf(cid, sizeof(cid), "%u", vm->c->o->cid);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		msg_warn("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* SIGTERM, not SIGKILL: it removes its socket file on the way out. */
+		child_prepare(parent, SIGTERM);
+		if (dup2(sv[0], 3) < 0)
+			_exit(127);
+		execl(bin, bin, "--vhost-fd", "3", "--uds", vm->vsock_path, "--cid", cid, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[0]);
+	vm->vsock_fd = sv[1];
+	vm->vsockd = pid;
+	add_helper(vm, pid);
+	return 0;
+}
+
+/* --- the VMM --- */
+
+static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t parent)
+{
+	/* The VMM dies with the launcher, however the launcher dies. */
+	child_prepare(parent, SIGKILL);
+	if (dup2(err_w, STDERR_FILENO) < 0)
+		_exit(127);
+	/* Two rounds: a target number may be another fd's source. */
+	int moved[VMM_MAX_FDS];
+	for (size_t i = 0; i < a->nfds; i++)
+		if ((moved[i] = fcntl(a->fds[i].from, F_DUPFD_CLOEXEC, 100)) < 0)
+			_exit(127);
+	for (size_t i = 0; i < a->nfds; i++)
+		if (dup2(moved[i], a->fds[i].to) < 0)
+			_exit(127);
+	execvp(a->argv[0], a->argv);
+	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->argv[0], strerror(errno));
+	_exit(127);
+}
+
+static int start_vmm(struct vm *vm)
+{
+	const struct vm_config *c = vm->c;
+	int con[2], io[2] = { -1, -1 }, err[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
+		msg_warn("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	if ((c->channel && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) < 0) ||
+	    pipe2(err, O_CLOEXEC) < 0) {
+		msg_warn("socketpair: %s", strerror(errno));
+		close(con[0]), close(con[1]);
+		close_fd(&io[0]), close_fd(&io[1]);
+		return -1;
+	}
+	struct vm_spec spec = { .o = c->o, .kernel = c->kernel, .initrd = c->initrd,
+				.cmdline = c->cmdline, .channel = c->channel, .vsock = c->agent };
+	struct vm_fds fds = { .console = con[1], .channel = io[1], .vsock = vm->vsock_fd };
+	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
+		fds.shares[i] = vm->share_fds[i];
+	struct vmm_launch a;
+	int ok = c->vmm->launch(c->vmm, &spec, &fds, &a) == 0;
+	pid_t parent = getpid();
+	pid_t pid = ok ? fork() : -1;
+	if (pid == 0)
+		exec_vmm(&a, err[1], parent);
+	vmm_launch_free(&a);
+	/* Only the VMM may hold these: a helper sees it go when it does. */
+	close(con[1]);
+	close_fd(&io[1]);
+	close(err[1]);
+	close_fd(&vm->vsock_fd);
+	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
+		close_fd(&vm->share_fds[i]);
+	if (pid < 0) {
+		msg_warn(ok ? "fork: %s" : "%s: too many arguments", ok ? strerror(errno) : c->vmm->name);
+		close(con[0]);
+		close_fd(&io[0]);
+		close(err[0]);
+		return -1;
+	}
+	vm->vmm_pid = pid;
+	vm->channel_fd = io[0];
+	if (loop_add(vm->loop, &vm->con, con[0], EPOLLIN, on_console) < 0 ||
+	    loop_add(vm->loop, &vm->err, err[0], EPOLLIN, on_vmm_stderr) < 0) {
+		msg_warn("epoll: %s", strerror(errno));
+		if (vm->con.fd < 0)
+			close(con[0]);
+		if (vm->err.fd < 0)
+			close(err[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- the end --- */
+
+static void on_deadline(struct timer *t)
+{
+	struct vm *vm = container_of(t, struct vm, deadline);
+	if (vm->vmm_pid <= 0)
+		return;
+	if (vm->deadline_why[0]) {
+		if (!vm->answered)
+			outcome_lost(vm->out, vm->deadline_why);
+	} else {
+		/* Its shares may not be synced: say so. */
+		msg_warn("the guest did not power off in time: VM killed");
+	}
+	vm_kill(vm);
+}
+
+void vm_expect_end(struct vm *vm, long long ms, const char *why)
+{
+	snprintf(vm->deadline_why, sizeof(vm->deadline_why), "%s", why ? why : "");
+	timer_arm_ms(&vm->deadline, ms);
+}
+
+void vm_kill(struct vm *vm)
+{
+	if (vm->vmm_pid > 0)
+		kill(vm->vmm_pid, SIGKILL);
+}
+
+int vm_ended(const struct vm *vm)
+{
+	return vm->vmm_pid < 0;
+}
+
+/* wisp-vsockd ended: without it the VM can neither answer nor be stopped
+ * in order. Status 0 says QEMU hung up on it, so QEMU should be ending
+ * too; if it is not gone soon, it has lost its vsock all the same. */
+static void vsockd_ended(struct vm *vm, int status)
+{
+	char why[128];
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "wisp-vsockd was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "wisp-vsockd exited with status %d", WEXITSTATUS(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (vm->vmm_pid > 0)
+			vm_expect_end(vm, BACKEND_GONE_WAIT_MS, why);
+	} else if (!vm->answered) {
+		outcome_lost(vm->out, why);
+		vm_kill(vm);
+	}
+}
+
+void vm_reap(struct vm *vm)
+{
+	int status;
+	if (vm->vmm_pid > 0 && waitpid(vm->vmm_pid, &status, WNOHANG) == vm->vmm_pid) {
+		vm->out->vmm_reaped = 1;
+		vm->out->vmm_status = status;
+		vm->vmm_pid = -1;
+		vm->trace->gone = now_us() - vm->t0;
+		timer_stop(&vm->deadline);
+	}
+	for (size_t i = 0; i < vm->nhelpers; i++) {
+		pid_t pid = vm->helpers[i];
+		if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid)
+			continue;
+		/* Reaped: its pid may be anyone's now, never signal it. */
+		vm->helpers[i] = -1;
+		if (pid == vm->vsockd) {
+			vm->vsockd = -1;
+			vsockd_ended(vm, status);
+		}
+	}
+}
+
+static void on_shutdown_answer(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, shutdown_conn);
+	char buf[4096];
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+	/* Until the agent hangs up: closing first could reset the stream
+	 * before the request is read. What it says is of no interest, and
+	 * the deadline bounds how long it may talk. */
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		loop_close(vm->loop, w);
+}
+
+static void shutdown_dialled(struct dial *d, int fd, const char *err)
+{
+	struct vm *vm = container_of(d, struct vm, dial);
+	uint8_t hdr[WIRE_HDR_SIZE];
+	wire_put_header(hdr, WIRE_SHUTDOWN, 0);
+	/* A fresh connection's buffer takes 8 bytes whole. */
+	if (fd >= 0 && write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) &&
+	    loop_add(vm->loop, &vm->shutdown_conn, fd, EPOLLIN, on_shutdown_answer) == 0)
+		return;
+	if (fd >= 0)
+		err = strerror(errno);
+	close_fd(&fd);
+	/* No agent: the guest may be shutting down on its own (a command
+	 * signalled PID 1); the deadline ends it if it is not. */
+	if (vm->c->name)
+		msg_warn("cannot ask the guest to shut down: %s", err);
+}
+
+void vm_request_shutdown(struct vm *vm, long long ms)
+{
+	if (vm->shutdown_sent || vm->vmm_pid <= 0)
+		return;
+	vm->shutdown_sent = 1;
+	vm_expect_end(vm, ms, NULL);
+	if (dial_start(&vm->dial, vm->loop, vm->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS,
+		       shutdown_dialled) < 0 && vm->c->name)
+		msg_warn("cannot ask the guest to shut down: %s", strerror(errno));
+}
+
+/* Every volume's host side must exist before anything starts. */
+static int check_volumes(const struct run_opts *o)
+{
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		struct stat st;
+		const char *host = o->volumes[i].host;
+		if (stat(host, &st) < 0) {
+			msg_warn("volume %s: %s", host, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			msg_warn("volume %s: not a directory", host);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const struct vm_events *ev,
+	     struct outcome *out, struct trace *t, long long t0)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->loop = l;
+	vm->c = c;
+	vm->ev = ev;
+	vm->out = out;
+	vm->trace = t;
+	vm->t0 = t0;
+	vm->lock_fd = vm->vsock_fd = vm->channel_fd = -1;
+	vm->vmm_pid = vm->vsockd = 0;
+	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
+	vm->shutdown_conn.fd = vm->deadline.w.fd = -1;
+	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
+		vm->share_fds[i] = -1;
+	t->has_vm = 1;
+	if (check_volumes(c->o) < 0)
+		return -1;
+	if (timer_init(l, &vm->deadline, on_deadline) < 0) {
+		msg_warn("timerfd: %s", strerror(errno));
+		return -1;
+	}
+	if (c->agent && claim_dir(vm) < 0)
+		return -1;
+	if (start_shares(vm) < 0)
+		return -1;
+	if (c->agent && c->vmm->needs_vsockd && start_vsockd(vm) < 0)
+		return -1;
+	return start_vmm(vm);
+}
+
+/* SIGTERM, a while to end, then SIGKILL: every helper is reaped. */
+static void stop_helpers(struct vm *vm)
+{
+	for (size_t i = 0; i < vm->nhelpers; i++)
+		if (vm->helpers[i] > 0)
+			kill(vm->helpers[i], SIGTERM);
+	for (int waited = 0;; waited += 10) {
+		int left = 0;
+		for (size_t i = 0; i < vm->nhelpers; i++) {
+			if (vm->helpers[i] <= 0)
+				continue;
+			if (waitpid(vm->helpers[i], NULL, WNOHANG) == vm->helpers[i])
+				vm->helpers[i] = -1;
+			else if (waited >= HELPER_STOP_MS)
+				kill(vm->helpers[i], SIGKILL), waitpid(vm->helpers[i], NULL, 0),
+					vm->helpers[i] = -1;
+			else
+				left = 1;
+		}
+		if (!left)
+			break;
+		usleep(10000);
+	}
+	vm->nhelpers = 0;
+}
+
+static void remove_socket(const char *path)
+{
+	struct stat st;
+	if (path && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+}
+
+void vm_teardown(struct vm *vm)
+{
+	if (!vm->loop)
+		return;
+	dial_cancel(&vm->dial);
+	loop_close(vm->loop, &vm->shutdown_conn);
+	loop_close(vm->loop, &vm->ready_conn);
+	loop_close(vm->loop, &vm->ready_listen);
+	if (vm->vmm_pid > 0) {
+		int status;
+		kill(vm->vmm_pid, SIGKILL);
+		if (waitpid(vm->vmm_pid, &status, 0) == vm->vmm_pid && !vm->out->vmm_reaped) {
+			vm->out->vmm_reaped = 1;
+			vm->out->vmm_status = status;
+		}
+		vm->vmm_pid = -1;
+	}
+	stop_helpers(vm);
+	loop_close(vm->loop, &vm->con);
+	loop_close(vm->loop, &vm->err);
+	close_fd(&vm->channel_fd);
+	close_fd(&vm->vsock_fd);
+	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
+		close_fd(&vm->share_fds[i]);
+	/* QEMU leaves its QMP socket behind when it is killed, wisp-vsockd
+	 * its --vsock socket. */
+	remove_socket(vm->c->o->qmp);
+	remove_socket(vm->c->o->vsock);
+	if (vm->ready_path[0])
+		unlink(vm->ready_path);
+	if (vm->dir[0])
+		runtime_remove(vm->dir);
+	close_fd(&vm->lock_fd);
+	timer_free(vm->loop, &vm->deadline);
+	vm->loop = NULL;
+}
