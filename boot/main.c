@@ -46,8 +46,9 @@ static void self_dir(char *out, size_t size)
 static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o,
 		       const char *help, int *status)
 {
+	struct opts_defaults d = { .accel = getenv("WISP_ACCEL") };
 	char err[OPTIONS_ERR_LEN];
-	if (parse_options(cmd, argc, argv, o, err, sizeof(err)) < 0) {
+	if (parse_options(cmd, &d, argc, argv, o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wisp: %s\n%s", err, help);
 		*status = EXIT_LAUNCHER;
 		return 1;

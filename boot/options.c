@@ -208,11 +208,11 @@ void free_run_options(struct run_opts *o)
 	o->nvolumes = 0;
 }
 
-static void set_defaults(struct run_opts *o)
+static void set_defaults(struct run_opts *o, const struct opts_defaults *d)
 {
 	memset(o, 0, sizeof(*o));
 	o->vmm = "qemu-microvm";
-	o->accel = "tcg";
+	o->accel = d && d->accel && *d->accel ? d->accel : "tcg";
 	o->memory_mib = DEFAULT_MEMORY_MIB;
 	o->cpus = 1;
 	o->fs = "9p";
@@ -252,13 +252,10 @@ int options_first_operand(int argc, char **argv)
 	return optind;
 }
 
-int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
-		  size_t errlen)
+int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, char **argv,
+		  struct run_opts *o, char *err, size_t errlen)
 {
-	set_defaults(o);
-	const char *accel = getenv("WISP_ACCEL");
-	if (accel && *accel)
-		o->accel = accel;
+	set_defaults(o, d);
 	/* getopt's state is global: start it afresh, quietly, stopping at the
 	 * first word that is not an option (the command). */
 	optind = 0;
@@ -417,11 +414,6 @@ int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, 
 	if (cmd == OPTS_EXEC && !o->help && o->argc == 0)
 		return fail(err, errlen, "wisp exec needs a command%s", "");
 	return 0;
-}
-
-int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
-{
-	return parse_options(OPTS_RUN, argc, argv, o, err, errlen);
 }
 
 int vm_name_valid(const char *name)

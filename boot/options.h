@@ -1,5 +1,5 @@
 /* `wisp run` options, parsed once into one struct by a pure function (no
- * I/O) that the unit tests call directly. */
+ * I/O, no environment) that the unit tests call directly. */
 #ifndef WISP_OPTIONS_H
 #define WISP_OPTIONS_H
 
@@ -52,12 +52,17 @@ struct run_opts {
 
 enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC };
 
+/* What the caller knows from outside the command line: the parser reads
+ * no environment. */
+struct opts_defaults {
+	const char *accel;    /* $WISP_ACCEL; NULL or "": tcg */
+};
+
 /* Parses argv[0..argc) (the words after "run", "start" or "exec NAME"),
- * taking only the options that command has. Returns 0, or -1 with a
- * one-line reason in err. */
-int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
-		  size_t errlen);
-int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+ * taking only the options that command has. d may be NULL. Returns 0, or
+ * -1 with a one-line reason in err. */
+int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, char **argv,
+		  struct run_opts *o, char *err, size_t errlen);
 /* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 int vm_name_valid(const char *name);
 /* The index of the first word of argv[1..] that is neither an option nor an

@@ -13,14 +13,13 @@ static int parse(struct run_opts *o, char *err, const char *const *words)
 		argv[argc] = (char *)words[argc - 1];
 	argv[argc] = NULL;
 	err[0] = '\0';
-	return parse_run_options(argc, argv, o, err, OPTIONS_ERR_LEN);
+	return parse_options(OPTS_RUN, NULL, argc, argv, o, err, OPTIONS_ERR_LEN);
 }
 
 static void test_defaults_and_command(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	unsetenv("WISP_ACCEL");
 	const char *w[] = { "--", "sh", "-c", "exit 7", NULL };
 	CHECK_INT(parse(&o, err, w), 0);
 	CHECK_STR(o.vmm, "qemu-microvm");
@@ -103,7 +102,26 @@ static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const cha
 		argv[argc] = (char *)words[argc - 1];
 	argv[argc] = NULL;
 	err[0] = '\0';
-	return parse_options(cmd, argc, argv, o, err, OPTIONS_ERR_LEN);
+	return parse_options(cmd, NULL, argc, argv, o, err, OPTIONS_ERR_LEN);
+}
+
+static void test_accel_default_comes_from_the_caller(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	static char *none[] = { "run", NULL }, *tcg[] = { "run", "--accel", "tcg", NULL };
+	/* The environment is the caller's to read, not the parser's. */
+	setenv("WISP_ACCEL", "kvm", 1);
+	CHECK_INT(parse_options(OPTS_RUN, NULL, 1, none, &o, err, sizeof(err)), 0);
+	CHECK_STR(o.accel, "tcg");
+	unsetenv("WISP_ACCEL");
+	struct opts_defaults kvm = { .accel = "kvm" }, empty = { .accel = "" };
+	CHECK_INT(parse_options(OPTS_RUN, &kvm, 1, none, &o, err, sizeof(err)), 0);
+	CHECK_STR(o.accel, "kvm");
+	CHECK_INT(parse_options(OPTS_RUN, &empty, 1, none, &o, err, sizeof(err)), 0);
+	CHECK_STR(o.accel, "tcg");
+	CHECK_INT(parse_options(OPTS_RUN, &kvm, 3, tcg, &o, err, sizeof(err)), 0);
+	CHECK_STR(o.accel, "tcg"); /* the command line wins */
 }
 
 static void test_start_exec_and_serve(void)
@@ -149,6 +167,7 @@ int main(void)
 {
 	test_start_exec_and_serve();
 	test_defaults_and_command();
+	test_accel_default_comes_from_the_caller();
 	test_all_options();
 	test_errors();
 	return check_summary("test_options");
