@@ -71,17 +71,17 @@ static void test_errors(void)
 		{ "--rtc", "now", NULL }, { "--qmp", "", NULL }, { "-m", "35", "--vmm", "qemu-pc", NULL },
 	};
 	const char *want[] = {
-		"unknown option '--bogus'", "invalid --memory '8': want MiB, 32 or more",
-		"invalid --memory 'lots': want MiB, 32 or more", "invalid --cpus '0': want 1 to 64",
+		"unknown option '--bogus'", "invalid --memory '8': want MiB, 32 to 1048576",
+		"invalid --memory 'lots': want MiB, 32 to 1048576", "invalid --cpus '0': want 1 to 64",
 		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
 		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
-		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
-		"invalid --timeout 'soon': want seconds > 0", "invalid --env '=x': want K=V or K",
+		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0, up to 31536000",
+		"invalid --timeout 'soon': want seconds > 0, up to 31536000", "invalid --env '=x': want K=V or K",
 		"unknown --accel 'hvf': want tcg or kvm", "option '--memory' needs a value",
 		"invalid --rtc '2001-01-01,x': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --rtc '2001-1-01': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
-		"invalid --qmp '': want a socket path under 100 bytes",
+		"invalid --qmp '': want a socket path of 1 to 100 bytes",
 		"--memory below 36 MiB does not boot on qemu-pc (its firmware takes a share)",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
