@@ -43,17 +43,18 @@ static void self_dir(char *out, size_t size)
 }
 
 /* Parses the options of cmd; 1: done (help or error, status in *status). */
-static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o,
-		       const char *help, int *status)
+static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, int *status)
 {
+	struct opts_defaults d = { .accel = getenv("WISP_ACCEL") };
 	char err[OPTIONS_ERR_LEN];
-	if (parse_options(cmd, argc, argv, o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "wisp: %s\n%s", err, help);
+	if (parse_options(cmd, &d, argc, argv, o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wisp: %s\n", err);
+		options_usage(cmd, stderr);
 		*status = EXIT_LAUNCHER;
 		return 1;
 	}
 	if (o->help) {
-		fputs(help, stdout);
+		options_usage(cmd, stdout);
 		*status = 0;
 		return 1;
 	}
@@ -64,7 +65,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	int status;
-	if (get_options(OPTS_RUN, argc, argv, &o, run_usage, &status))
+	if (get_options(OPTS_RUN, argc, argv, &o, &status))
 		return status;
 	char dir[PATH_MAX];
 	self_dir(dir, sizeof(dir));
@@ -96,7 +97,7 @@ static int cmd_start(int argc, char **argv)
 {
 	struct run_opts o;
 	int status;
-	if (get_options(OPTS_START, argc, argv, &o, start_usage, &status))
+	if (get_options(OPTS_START, argc, argv, &o, &status))
 		return status;
 	char dir[PATH_MAX];
 	self_dir(dir, sizeof(dir));
@@ -165,10 +166,11 @@ static int cmd_exec(int argc, char **argv)
 	}
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			fputs(exec_usage, stdout);
+			options_usage(OPTS_EXEC, stdout);
 			return 0;
 		}
-		fprintf(stderr, "wisp: exec needs the name of a VM\n%s", exec_usage);
+		fputs("wisp: exec needs the name of a VM\n", stderr);
+		options_usage(OPTS_EXEC, stderr);
 		return EXIT_LAUNCHER;
 	}
 	const char *name = argv[1];
@@ -178,7 +180,7 @@ static int cmd_exec(int argc, char **argv)
 	}
 	struct run_opts o;
 	int status;
-	if (get_options(OPTS_EXEC, argc - 1, argv + 1, &o, exec_usage, &status))
+	if (get_options(OPTS_EXEC, argc - 1, argv + 1, &o, &status))
 		return status;
 	return exec_in_vm(&o, name);
 }

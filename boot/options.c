@@ -1,96 +1,130 @@
+/* The options of `wisp run`, `start` and `exec` as one table: a row per
+ * option says its names, which commands take it, how its value is parsed
+ * and within which limits, and what it does. getopt's tables and the usage
+ * texts are made from it; check_options() then checks the options against
+ * each other. */
 #include "options.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm.h"
+
 #define DEFAULT_MEMORY_MIB 128
-/* The kernel is linked at 16 MiB and ends near 30; QEMU puts the initramfs
- * at the top of RAM. Below this they overlap and the guest resets or hangs. */
-/* The least guest RAM that boots, with the kernel at 16 MiB and the
- * initramfs put at the top of RAM by QEMU: below that the two overlap. On
- * q35 and pc the firmware takes its share too (35 MiB overwrote the kernel). */
-#define MIN_MEMORY_MIB 32 /* the messages below say it too */
-#define MIN_MEMORY_MIB_FIRMWARE 36
+#define DEFAULT_CPUS 1
+#define DEFAULT_CID 3
+#define DEFAULT_ACCEL "tcg"
+#define DEFAULT_FS "9p"
+/* The least guest RAM that boots on any machine, with the kernel linked at
+ * 16 MiB (it ends near 30) and the initramfs put at the top of RAM by QEMU:
+ * below it the two overlap and the guest resets or hangs. A machine whose
+ * firmware takes a share needs more: its row in the VMM table says how much. */
+#define MIN_MEMORY_MIB 32
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
-#define MAX_TIMEOUT (365.0 * 24 * 3600)
+#define MIN_CID 3 /* 0-2 are the hypervisor's, the local and the host's */
+#define MAX_ID 0xfffffffeUL /* a UID, GID or CID: (uint32_t)-1 means "any" or "none" */
+#define MAX_TIMEOUT_S (365UL * 24 * 3600)
+/* A Unix socket path, with room under sun_path's 108 bytes for what QEMU
+ * and wisp-vsockd add to it. */
+#define MAX_SOCKET_PATH 100
 
-const char run_usage[] =
-	"usage: wisp run [OPTIONS] [--] [COMMAND [ARG...]]\n"
-	"  --vmm qemu-microvm|qemu-q35|qemu-pc   machine (default qemu-microvm)\n"
-	"  --accel tcg|kvm                        accelerator (default $WISP_ACCEL or tcg)\n"
-	"  --kernel PATH  --initrd PATH           default: vmlinux, initramfs.cpio.lz4 beside wisp\n"
-	"  -m, --memory MIB   --cpus N            guest memory (default 128) and vCPUs (default 1)\n"
-	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
-	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
-	"  --timeout SECONDS  --append 'ARGS'     kill the VM after SECONDS (exit 124); kernel args\n"
-	"                                         (--append is repeatable)\n"
-	"  -v, --volume HOST:GUEST[:ro][,cache=M] share a host directory (repeatable)\n"
-	"  --fs 9p|virtiofs                       how volumes are shared (default 9p)\n"
-	"  --trace  --trace-json FILE             the boot timeline on stderr / as JSON\n"
-	"  --vsock PATH  --cid N                  the vsock socket's host path (default: private)\n"
-	"  --no-vsock                             no vsock: the command's stdio on a virtio port\n"
-	"  --rtc utc|localtime|DATE               the guest's RTC (DATE: 2001-01-01T00:00:00)\n"
-	"  --qmp PATH                             a QMP socket at PATH (to stop/cont the VM)\n"
-	"  --verbose                              kernel log and VMM messages on stderr\n";
-
-const char start_usage[] =
-	"usage: wisp start --name NAME [OPTIONS]     boot a VM that stays up for `wisp exec`\n"
-	"  the VM options of `wisp run --help`; --timeout SECONDS bounds the wait until the\n"
-	"  guest is ready (default 60); -i, -t, -e, -w, -u belong to `wisp exec`\n";
-
-const char exec_usage[] =
-	"usage: wisp exec NAME [OPTIONS] [--] COMMAND [ARG...]\n"
-	"  -e, --env K=V|K    -w, --workdir DIR   -u, --user UID[:GID]\n"
-	"  -i, --interactive  -t, --tty           forward stdin; give the command a tty\n"
-	"  --timeout SECONDS                      end the command after SECONDS (exit 124)\n"
-	"  --trace                                the guest's trace on stderr\n";
-
-enum {
-	OPT_VMM = 256, OPT_ACCEL, OPT_KERNEL, OPT_INITRD, OPT_CPUS, OPT_TIMEOUT, OPT_APPEND,
-	OPT_VERBOSE, OPT_FS, OPT_TRACE, OPT_TRACE_JSON, OPT_VSOCK, OPT_CID, OPT_NO_VSOCK, OPT_NAME,
-	OPT_RTC, OPT_QMP,
+/* The headings of the usage, in order. */
+enum { G_COMMAND, G_MACHINE, G_SHARES, G_SOCKETS, G_OUTPUT, NGROUPS };
+static const char *const group_titles[NGROUPS] = {
+	[G_COMMAND] = "The command:",
+	[G_MACHINE] = "The machine:",
+	[G_SHARES] = "Host directories:",
+	[G_SOCKETS] = "Sockets:",
+	[G_OUTPUT] = "Time and output:",
 };
 
-static const struct option long_opts[] = {
-	{ "vmm", required_argument, NULL, OPT_VMM },
-	{ "accel", required_argument, NULL, OPT_ACCEL },
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "memory", required_argument, NULL, 'm' },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "env", required_argument, NULL, 'e' },
-	{ "workdir", required_argument, NULL, 'w' },
-	{ "user", required_argument, NULL, 'u' },
-	{ "interactive", no_argument, NULL, 'i' },
-	{ "tty", no_argument, NULL, 't' },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "append", required_argument, NULL, OPT_APPEND },
-	{ "verbose", no_argument, NULL, OPT_VERBOSE },
-	{ "volume", required_argument, NULL, 'v' },
-	{ "fs", required_argument, NULL, OPT_FS },
-	{ "trace", no_argument, NULL, OPT_TRACE },
-	{ "trace-json", required_argument, NULL, OPT_TRACE_JSON },
-	{ "vsock", required_argument, NULL, OPT_VSOCK },
-	{ "cid", required_argument, NULL, OPT_CID },
-	{ "no-vsock", no_argument, NULL, OPT_NO_VSOCK },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "rtc", required_argument, NULL, OPT_RTC },
-	{ "qmp", required_argument, NULL, OPT_QMP },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
+static const char *const cmd_names[OPTS_NCMDS] = { "run", "start", "exec" };
 
-static int fail(char *err, size_t len, const char *fmt, const char *arg)
+static const char *const accels[] = { "tcg", "kvm", NULL };
+
+/* Each filesystem a volume may be shared by, with its cache modes. */
+static const char *const fs_names[] = { "9p", "virtiofs", NULL };
+static const char *const caches_9p[] = { "none", "mmap", "loose", "fscache", NULL };
+static const char *const caches_virtiofs[] = { "auto", "always", "none", NULL };
+static const char *const *const fs_caches[] = { caches_9p, caches_virtiofs };
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-	snprintf(err, len, fmt, arg);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+/* "a|b|c" as a message says it: "a, b or c". */
+static void spell(const char *alternatives, char *buf, size_t size)
+{
+	const char *last = strrchr(alternatives, '|');
+	buf[0] = '\0';
+	for (const char *p = alternatives; *p;) {
+		size_t len = strcspn(p, "|"), at = strlen(buf);
+		const char *sep = p == alternatives ? "" : p - 1 == last ? " or " : ", ";
+		snprintf(buf + at, size - at, "%s%.*s", sep, (int)len, p);
+		p += p[len] ? len + 1 : len;
+	}
+}
+
+/* A line that fmt begins and "want a, b or c" ends, from "a|b|c". */
+static int fail_choice(char *err, size_t errlen, const char *alternatives, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail_choice(char *err, size_t errlen, const char *alternatives, const char *fmt, ...)
+{
+	char spelled[160];
+	spell(alternatives, spelled, sizeof(spelled));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(err);
+	snprintf(err + n, errlen - n, ": want %s", spelled);
+	return -1;
+}
+
+/* The index of s in the NULL-terminated list, or -1. */
+static int find(const char *const *list, const char *s)
+{
+	for (int i = 0; list[i]; i++)
+		if (!strcmp(list[i], s))
+			return i;
+	return -1;
+}
+
+/* "a|b|c" from a NULL-terminated list, for usage. */
+static void join(const char *const *list, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; list[i]; i++) {
+		size_t at = strlen(buf);
+		snprintf(buf + at, size - at, "%s%s", i ? "|" : "", list[i]);
+	}
+}
+
+static void accel_choices(char *buf, size_t size)
+{
+	join(accels, buf, size);
+}
+
+static void fs_choices(char *buf, size_t size)
+{
+	join(fs_names, buf, size);
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
 {
 	if (*s < '0' || *s > '9')
 		return -1;
@@ -100,6 +134,29 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	if (errno || *end || v < min || v > max)
 		return -1;
 	*out = (unsigned)v;
+	return 0;
+}
+
+/* A whole number within the row's limits; unit prefixes the range. */
+static int row_uint(const struct opt_row *r, const char *v, const char *unit, unsigned *out,
+		    char *err, size_t errlen)
+{
+	if (parse_uint(v, r->min, r->max, out))
+		return fail(err, errlen, "invalid --%s '%s': want %s%lu to %lu", r->name, v, unit,
+			    r->min, r->max);
+	return 0;
+}
+
+/* A socket path within the row's limits. */
+static int row_socket(const struct opt_row *r, const char *v, const char **out, char *err,
+		      size_t errlen)
+{
+	size_t n = strlen(v);
+	if (n < r->min || n > r->max)
+		return fail(err, errlen,
+			    "invalid --%s '%s': want a socket path of %lu to %lu bytes", r->name, v,
+			    r->min, r->max);
+	*out = v;
 	return 0;
 }
 
@@ -113,9 +170,9 @@ static int valid_user(const char *s)
 		return 0;
 	memcpy(uid, s, n);
 	uid[n] = '\0';
-	if (parse_uint(uid, 0, 0xfffffffeU, &id))
+	if (parse_uint(uid, 0, MAX_ID, &id))
 		return 0;
-	return !colon || parse_uint(colon + 1, 0, 0xfffffffeU, &id) == 0;
+	return !colon || parse_uint(colon + 1, 0, MAX_ID, &id) == 0;
 }
 
 /* utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS: what QEMU's -rtc
@@ -134,11 +191,6 @@ static int valid_rtc(const char *v)
 	return 1;
 }
 
-static int valid_vmm(const char *v)
-{
-	return !strcmp(v, "qemu-microvm") || !strcmp(v, "qemu-q35") || !strcmp(v, "qemu-pc");
-}
-
 /* "/a//b/" -> "/a/b": so that duplicates are found however they are spelled. */
 static void normalize_path(char *p)
 {
@@ -151,27 +203,15 @@ static void normalize_path(char *p)
 	*out = '\0';
 }
 
-static int valid_cache(const char *fs, const char *cache)
-{
-	static const char *const p9[] = { "none", "mmap", "loose", "fscache" };
-	static const char *const vfs[] = { "auto", "always", "none" };
-	const char *const *list = strcmp(fs, "9p") ? vfs : p9;
-	size_t n = strcmp(fs, "9p") ? 3 : 4;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(cache, list[i]))
-			return 1;
-	return 0;
-}
-
 static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t errlen)
 {
 	if (o->nvolumes == OPTIONS_MAX_VOLUMES)
-		return fail(err, errlen, "too many volumes (max %s)", "16");
+		return fail(err, errlen, "too many volumes (max %d)", OPTIONS_MAX_VOLUMES);
 	struct volume *v = &o->volumes[o->nvolumes];
 	memset(v, 0, sizeof(*v));
 	v->spec = strdup(arg);
 	if (!v->spec)
-		return fail(err, errlen, "out of memory%s", "");
+		return fail(err, errlen, "out of memory");
 	o->nvolumes++;
 	char *guest = strchr(v->spec, ':');
 	if (!guest || guest == v->spec)
@@ -201,6 +241,409 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 	return 0;
 }
 
+/* The value parsers, one per option, in the order of the table: each
+ * stores v (NULL for a flag) into o, or says in err what it wanted. Not
+ * every one needs every argument. */
+#define UNUSED __attribute__((unused))
+#define PARSER(fn) \
+	static int fn(UNUSED const struct opt_row *r, UNUSED const char *v, struct run_opts *o, \
+		      UNUSED char *err, UNUSED size_t errlen)
+
+PARSER(opt_env)
+{
+	if (v[0] == '=' || v[0] == '\0')
+		return fail(err, errlen, "invalid --%s '%s': want K=V or K", r->name, v);
+	if (o->nenv == OPTIONS_MAX_ENV)
+		return fail(err, errlen, "too many --%s options (max %d)", r->name,
+			    OPTIONS_MAX_ENV);
+	o->env[o->nenv++] = v;
+	return 0;
+}
+
+PARSER(opt_workdir)
+{
+	if (v[0] != '/')
+		return fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name, v);
+	o->workdir = v;
+	return 0;
+}
+
+PARSER(opt_user)
+{
+	if (!valid_user(v))
+		return fail(err, errlen, "invalid --%s '%s': want UID[:GID]", r->name, v);
+	o->user = v;
+	return 0;
+}
+
+PARSER(opt_interactive)
+{
+	o->interactive = 1;
+	o->tty_given = 1;
+	return 0;
+}
+
+PARSER(opt_tty)
+{
+	o->tty = 1;
+	o->tty_given = 1;
+	return 0;
+}
+
+PARSER(opt_name)
+{
+	if (!vm_name_valid(v))
+		return fail(err, errlen, "invalid --%s '%s': want 1-%d of A-Z a-z 0-9 . _ -, "
+			    "not starting with . or -", r->name, v, VM_NAME_MAX);
+	o->name = v;
+	return 0;
+}
+
+/* --vmm, --accel and --fs are checked by check_options(): the accelerator
+ * may come from the caller, and the cache modes depend on the --fs. */
+PARSER(opt_vmm)
+{
+	o->vmm = v;
+	return 0;
+}
+
+PARSER(opt_accel)
+{
+	o->accel = v;
+	return 0;
+}
+
+PARSER(opt_memory)
+{
+	return row_uint(r, v, "MiB, ", &o->memory_mib, err, errlen);
+}
+
+PARSER(opt_cpus)
+{
+	return row_uint(r, v, "", &o->cpus, err, errlen);
+}
+
+PARSER(opt_kernel)
+{
+	o->kernel = v;
+	return 0;
+}
+
+PARSER(opt_initrd)
+{
+	o->initrd = v;
+	return 0;
+}
+
+/* Repeatable: each adds its words. */
+PARSER(opt_append)
+{
+	if (strlen(o->append_buf) + strlen(v) + 2 > sizeof(o->append_buf))
+		return fail(err, errlen, "--%s: too long (max %zu bytes)", r->name,
+			    sizeof(o->append_buf) - 1);
+	if (o->append_buf[0])
+		strcat(o->append_buf, " ");
+	strcat(o->append_buf, v);
+	o->append = o->append_buf;
+	return 0;
+}
+
+PARSER(opt_rtc)
+{
+	if (!valid_rtc(v))
+		return fail(err, errlen, "invalid --%s '%s': want utc, localtime, "
+			    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", r->name, v);
+	o->rtc = v;
+	return 0;
+}
+
+PARSER(opt_volume)
+{
+	return parse_volume(o, v, err, errlen);
+}
+
+PARSER(opt_fs)
+{
+	o->fs = v;
+	return 0;
+}
+
+PARSER(opt_vsock)
+{
+	return row_socket(r, v, &o->vsock, err, errlen);
+}
+
+PARSER(opt_cid)
+{
+	return row_uint(r, v, "", &o->cid, err, errlen);
+}
+
+PARSER(opt_no_vsock)
+{
+	o->no_vsock = 1;
+	return 0;
+}
+
+PARSER(opt_qmp)
+{
+	return row_socket(r, v, &o->qmp, err, errlen);
+}
+
+/* Seconds, more than the row's min and at most its max. */
+PARSER(opt_timeout)
+{
+	char *end;
+	errno = 0;
+	o->timeout = strtod(v, &end);
+	if (errno || end == v || *end || !(o->timeout > (double)r->min) ||
+	    o->timeout > (double)r->max)
+		return fail(err, errlen, "invalid --%s '%s': want seconds > %lu, up to %lu",
+			    r->name, v, r->min, r->max);
+	return 0;
+}
+
+PARSER(opt_trace)
+{
+	o->trace = 1;
+	return 0;
+}
+
+PARSER(opt_trace_json)
+{
+	o->trace_json = v;
+	return 0;
+}
+
+PARSER(opt_verbose)
+{
+	o->verbose = 1;
+	return 0;
+}
+
+PARSER(opt_help)
+{
+	o->help = 1;
+	return 0;
+}
+
+/* The notes of the usage: defaults, and limits that depend on other options. */
+#define NOTE(fn) static void fn(UNUSED enum opts_cmd cmd, char *buf, size_t size)
+
+NOTE(note_vmm)
+{
+	snprintf(buf, size, "default %s", vmm_qemu_microvm.name);
+}
+
+NOTE(note_accel)
+{
+	snprintf(buf, size, "default $WISP_ACCEL, else %s", DEFAULT_ACCEL);
+}
+
+/* The default, and the least each machine boots with. */
+NOTE(note_memory)
+{
+	char names[128], *save;
+	vmm_names(names, sizeof(names));
+	snprintf(buf, size, "default %d; the least:", DEFAULT_MEMORY_MIB);
+	const char *sep = " ";
+	for (char *name = strtok_r(names, "|", &save); name; name = strtok_r(NULL, "|", &save)) {
+		const struct vmm *vmm = vmm_find(name);
+		size_t at = strlen(buf);
+		if (vmm)
+			snprintf(buf + at, size - at, "%s%s %u", sep, name, vmm->min_memory_mib);
+		sep = ", ";
+	}
+}
+
+NOTE(note_cpus)
+{
+	snprintf(buf, size, "default %d", DEFAULT_CPUS);
+}
+
+NOTE(note_fs)
+{
+	snprintf(buf, size, "default %s", DEFAULT_FS);
+}
+
+NOTE(note_cid)
+{
+	snprintf(buf, size, "default %d", DEFAULT_CID);
+}
+
+/* The cache modes of each --fs. */
+NOTE(note_volume)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; fs_names[i]; i++) {
+		char modes[128];
+		size_t at = strlen(buf);
+		join(fs_caches[i], modes, sizeof(modes));
+		snprintf(buf + at, size - at, "%s%s %s", i ? ", " : "MODE for ", fs_names[i],
+			 modes);
+	}
+}
+
+/* Only start has a timeout by default: the wait for the guest. */
+NOTE(note_timeout)
+{
+	if (cmd == OPTS_START)
+		snprintf(buf, size, "default %d", OPTIONS_START_TIMEOUT_S);
+}
+
+/* Which commands take an option: the command's own (its stdio, user and
+ * environment) are run's and exec's; the VM's are run's and start's. */
+#define RUN OPTS_FOR(OPTS_RUN)
+#define START OPTS_FOR(OPTS_START)
+#define EXEC OPTS_FOR(OPTS_EXEC)
+#define COMMAND (RUN | EXEC)
+#define VM (RUN | START)
+
+const struct opt_row options_table[] = {
+	{ .name = "env", .letter = 'e', .metavar = "K=V|K", .cmds = COMMAND, .group = G_COMMAND,
+	  .parse = opt_env,
+	  .help = { "set a variable (repeatable); K alone copies the host's value" } },
+	{ .name = "workdir", .letter = 'w', .metavar = "DIR", .cmds = COMMAND, .group = G_COMMAND,
+	  .parse = opt_workdir, .help = { "the command's working directory (absolute)" } },
+	{ .name = "user", .letter = 'u', .metavar = "UID[:GID]", .cmds = COMMAND,
+	  .group = G_COMMAND, .parse = opt_user,
+	  .help = { "run as that user, supplementary groups cleared" } },
+	{ .name = "interactive", .letter = 'i', .cmds = COMMAND, .group = G_COMMAND,
+	  .parse = opt_interactive,
+	  .help = { "forward stdin (else the command reads an empty one)" } },
+	{ .name = "tty", .letter = 't', .cmds = COMMAND, .group = G_COMMAND, .parse = opt_tty,
+	  .help = { "give the command a terminal; yours is raw meanwhile" } },
+
+	{ .name = "name", .metavar = "NAME", .cmds = START, .group = G_MACHINE, .parse = opt_name,
+	  .help = { "the VM's name, for wisp exec, stop and ps" } },
+	{ .name = "vmm", .metavar = "VMM", .choices = vmm_names, .cmds = VM, .group = G_MACHINE,
+	  .parse = opt_vmm, .help = { "the machine" }, .note = note_vmm },
+	{ .name = "accel", .metavar = "ACCEL", .choices = accel_choices, .cmds = VM,
+	  .group = G_MACHINE, .parse = opt_accel, .help = { "the accelerator" },
+	  .note = note_accel },
+	{ .name = "memory", .letter = 'm', .metavar = "MIB", .cmds = VM, .group = G_MACHINE,
+	  .min = MIN_MEMORY_MIB, .max = MAX_MEMORY_MIB, .parse = opt_memory,
+	  .help = { "guest memory in MiB" }, .note = note_memory },
+	{ .name = "cpus", .metavar = "N", .cmds = VM, .group = G_MACHINE, .min = 1,
+	  .max = MAX_CPUS, .parse = opt_cpus, .help = { "virtual CPUs" }, .note = note_cpus },
+	{ .name = "kernel", .metavar = "PATH", .cmds = VM, .group = G_MACHINE, .parse = opt_kernel,
+	  .help = { "the kernel (default: vmlinux beside wisp)" } },
+	{ .name = "initrd", .metavar = "PATH", .cmds = VM, .group = G_MACHINE, .parse = opt_initrd,
+	  .help = { "the initramfs (default: initramfs.cpio.lz4 beside wisp)" } },
+	{ .name = "append", .metavar = "ARGS", .cmds = VM, .group = G_MACHINE, .parse = opt_append,
+	  .help = { "more kernel arguments; after wisp's, so they win (repeatable)" } },
+	{ .name = "rtc", .metavar = "utc|localtime|DATE", .cmds = VM, .group = G_MACHINE,
+	  .parse = opt_rtc,
+	  .help = { "where the guest's RTC starts; DATE: 2001-01-01 or 2001-01-01T00:00:00" } },
+
+	{ .name = "volume", .letter = 'v', .metavar = "HOST:GUEST[:OPTS]", .cmds = VM,
+	  .group = G_SHARES, .parse = opt_volume,
+	  .help = { "share the host directory HOST at GUEST (repeatable); OPTS: ro, rw, "
+		    "cache=MODE, comma-separated" }, .note = note_volume },
+	{ .name = "fs", .metavar = "FS", .choices = fs_choices, .cmds = VM, .group = G_SHARES,
+	  .parse = opt_fs, .help = { "how volumes are shared" }, .note = note_fs },
+
+	{ .name = "vsock", .metavar = "PATH", .cmds = VM, .group = G_SOCKETS, .min = 1,
+	  .max = MAX_SOCKET_PATH, .parse = opt_vsock,
+	  .help = { "the host's end of the vsock device (default: a private one)" } },
+	{ .name = "cid", .metavar = "N", .cmds = VM, .group = G_SOCKETS, .min = MIN_CID,
+	  .max = MAX_ID, .parse = opt_cid, .help = { "the guest's vsock CID" }, .note = note_cid },
+	{ .name = "no-vsock", .cmds = VM, .group = G_SOCKETS, .parse = opt_no_vsock,
+	  .help = { "no vsock: the command's stdio on a virtio-serial port" } },
+	{ .name = "qmp", .metavar = "PATH", .cmds = VM, .group = G_SOCKETS, .min = 1,
+	  .max = MAX_SOCKET_PATH, .parse = opt_qmp,
+	  .help = { "a QMP socket at PATH (to stop and cont the VM)" } },
+
+	{ .name = "timeout", .metavar = "SECONDS", .cmds = RUN | START | EXEC, .group = G_OUTPUT,
+	  .min = 0, .max = MAX_TIMEOUT_S, .parse = opt_timeout,
+	  .help = { [OPTS_RUN] = "kill the VM after SECONDS (exit 124)",
+		    [OPTS_START] = "how long to wait until the guest is ready",
+		    [OPTS_EXEC] = "end the command after SECONDS (exit 124)" },
+	  .note = note_timeout },
+	{ .name = "trace", .cmds = COMMAND, .group = G_OUTPUT, .parse = opt_trace,
+	  .help = { [OPTS_RUN] = "the boot timeline on stderr, after the command's output",
+		    [OPTS_EXEC] = "the guest's trace on stderr" } },
+	{ .name = "trace-json", .metavar = "FILE", .cmds = VM, .group = G_OUTPUT,
+	  .parse = opt_trace_json, .help = { "the boot timeline as JSON, into FILE" } },
+	{ .name = "verbose", .cmds = VM, .group = G_OUTPUT, .parse = opt_verbose,
+	  .help = { "the kernel log and the VMM's messages on stderr" } },
+	{ .name = "help", .letter = 'h', .cmds = RUN | START | EXEC, .group = G_OUTPUT,
+	  .parse = opt_help, .help = { "this text" } },
+	{ .name = NULL },
+};
+
+#define NROWS (sizeof(options_table) / sizeof(options_table[0]) - 1)
+/* What getopt_long() returns for options_table[i] given by its long name;
+ * above any short letter. */
+#define LONG_BASE 256
+
+const char *options_cmd_name(enum opts_cmd cmd)
+{
+	return cmd_names[cmd];
+}
+
+/* getopt_long()'s tables, made from options_table. */
+struct getopt_tables {
+	struct option longs[NROWS + 1];
+	char shorts[2 + 2 * NROWS + 1];
+};
+
+static struct getopt_tables make_getopt_tables(void)
+{
+	struct getopt_tables t;
+	/* '+': stop at the first word that is not an option (the command, or
+	 * exec's VM name); ':': a missing value is told apart from an unknown
+	 * option. */
+	char *s = t.shorts;
+	*s++ = '+';
+	*s++ = ':';
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct opt_row *r = &options_table[i];
+		t.longs[i] = (struct option){ r->name, r->metavar ? required_argument : no_argument,
+					      NULL, LONG_BASE + (int)i };
+		if (r->letter) {
+			*s++ = r->letter;
+			if (r->metavar)
+				*s++ = ':';
+		}
+	}
+	t.longs[NROWS] = (struct option){ NULL, 0, NULL, 0 };
+	*s = '\0';
+	return t;
+}
+
+/* The row of what getopt_long() returned, or NULL. */
+static const struct opt_row *row_of(int c)
+{
+	if (c >= LONG_BASE && c < LONG_BASE + (int)NROWS)
+		return &options_table[c - LONG_BASE];
+	for (const struct opt_row *r = options_table; r->name; r++)
+		if (r->letter && r->letter == c)
+			return r;
+	return NULL;
+}
+
+/* An option as it was given: "--memory" or "-m". */
+static void given_as(int c, char *buf, size_t size)
+{
+	const struct opt_row *r = row_of(c);
+	if (r && c >= LONG_BASE)
+		snprintf(buf, size, "--%s", r->name);
+	else
+		snprintf(buf, size, "-%c", c);
+}
+
+int options_first_operand(int argc, char **argv)
+{
+	struct getopt_tables t = make_getopt_tables();
+	optind = 0;
+	opterr = 0;
+	while (getopt_long(argc, argv, t.shorts, t.longs, NULL) != -1)
+		; /* errors are parse_options()'s to report */
+	if (optind >= argc || !strcmp(argv[optind - 1], "--"))
+		return -1;
+	return optind;
+}
+
 void free_run_options(struct run_opts *o)
 {
 	for (size_t i = 0; i < o->nvolumes; i++)
@@ -208,226 +651,179 @@ void free_run_options(struct run_opts *o)
 	o->nvolumes = 0;
 }
 
-static void set_defaults(struct run_opts *o)
+static void set_defaults(struct run_opts *o, const struct opts_defaults *d)
 {
 	memset(o, 0, sizeof(*o));
-	o->vmm = "qemu-microvm";
-	o->accel = "tcg";
+	o->vmm = vmm_qemu_microvm.name;
+	o->accel = d && d->accel && *d->accel ? d->accel : DEFAULT_ACCEL;
 	o->memory_mib = DEFAULT_MEMORY_MIB;
-	o->cpus = 1;
-	o->fs = "9p";
-	o->cid = 3;
+	o->cpus = DEFAULT_CPUS;
+	o->fs = DEFAULT_FS;
+	o->cid = DEFAULT_CID;
 }
 
-/* Which options each command takes: the command's own (stdio, user, env)
- * for run and exec, the VM's for run and start. */
-static int allowed(enum opts_cmd cmd, int c)
+/* What getopt_long() did not take: an unknown option, a missing value or
+ * one too many. */
+static int getopt_error(int c, char **argv, char *err, size_t errlen)
 {
-	switch (c) {
-	case 'e': case 'w': case 'u': case 'i': case 't': case OPT_TRACE:
-		return cmd != OPTS_START;
-	case OPT_TIMEOUT: case 'h': case ':': case '?':
-		return 1;
-	case OPT_NAME:
-		return cmd == OPTS_START;
-	default: /* the VM's */
-		return cmd != OPTS_EXEC;
+	char opt[64];
+	if (c == ':') {
+		given_as(optopt, opt, sizeof(opt));
+		return fail(err, errlen, "option '%s' needs a value", opt);
 	}
-}
-
-static const char *const cmd_names[] = { "run", "start", "exec" };
-
-/* Stops at the first word that is not an option (the command, or exec's
- * VM name); ':' first: a missing value is told apart from an unknown option. */
-static const char short_opts[] = "+:m:e:w:u:v:ith";
-
-int options_first_operand(int argc, char **argv)
-{
-	optind = 0;
-	opterr = 0;
-	while (getopt_long(argc, argv, short_opts, long_opts, NULL) != -1)
-		; /* errors are parse_options()'s to report */
-	if (optind >= argc || !strcmp(argv[optind - 1], "--"))
-		return -1;
-	return optind;
-}
-
-int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
-		  size_t errlen)
-{
-	set_defaults(o);
-	const char *accel = getenv("WISP_ACCEL");
-	if (accel && *accel)
-		o->accel = accel;
-	/* getopt's state is global: start it afresh, quietly, stopping at the
-	 * first word that is not an option (the command). */
-	optind = 0;
-	opterr = 0;
-	int c;
-	char *end;
-	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
-		if (!allowed(cmd, c)) {
-			const char *name = "?";
-			for (const struct option *l = long_opts; l->name; l++)
-				if (l->val == c)
-					name = l->name;
-			if (c < 256)
-				snprintf(err, errlen, "option '-%c' does not apply to wisp %s", c,
-					 cmd_names[cmd]);
-			else
-				snprintf(err, errlen, "option '--%s' does not apply to wisp %s", name,
-					 cmd_names[cmd]);
-			return -1;
-		}
-		switch (c) {
-		case OPT_VMM:
-			o->vmm = optarg;
-			break;
-		case OPT_ACCEL:
-			o->accel = optarg;
-			break;
-		case OPT_KERNEL:
-			o->kernel = optarg;
-			break;
-		case OPT_INITRD:
-			o->initrd = optarg;
-			break;
-		case 'm':
-			if (parse_uint(optarg, MIN_MEMORY_MIB, MAX_MEMORY_MIB, &o->memory_mib))
-				return fail(err, errlen, "invalid --memory '%s': want MiB, 32 or more", optarg);
-			break;
-		case OPT_CPUS:
-			if (parse_uint(optarg, 1, MAX_CPUS, &o->cpus))
-				return fail(err, errlen, "invalid --cpus '%s': want 1 to 64", optarg);
-			break;
-		case 'e':
-			if (optarg[0] == '=' || optarg[0] == '\0')
-				return fail(err, errlen, "invalid --env '%s': want K=V or K", optarg);
-			if (o->nenv == OPTIONS_MAX_ENV)
-				return fail(err, errlen, "too many --env options (max 256)%s", "");
-			o->env[o->nenv++] = optarg;
-			break;
-		case 'w':
-			if (optarg[0] != '/')
-				return fail(err, errlen, "invalid --workdir '%s': want an absolute path", optarg);
-			o->workdir = optarg;
-			break;
-		case 'u':
-			if (!valid_user(optarg))
-				return fail(err, errlen, "invalid --user '%s': want UID[:GID]", optarg);
-			o->user = optarg;
-			break;
-		case 'i':
-			o->interactive = 1;
-			o->tty_given = 1;
-			break;
-		case 't':
-			o->tty = 1;
-			o->tty_given = 1;
-			break;
-		case OPT_TIMEOUT:
-			errno = 0;
-			o->timeout = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(o->timeout > 0) || o->timeout > MAX_TIMEOUT)
-				return fail(err, errlen, "invalid --timeout '%s': want seconds > 0", optarg);
-			break;
-		case OPT_APPEND:
-			/* Repeatable: each adds its words. */
-			if (strlen(o->append_buf) + strlen(optarg) + 2 > sizeof(o->append_buf))
-				return fail(err, errlen, "--append: too long (max %s bytes)", "2047");
-			if (o->append_buf[0])
-				strcat(o->append_buf, " ");
-			strcat(o->append_buf, optarg);
-			o->append = o->append_buf;
-			break;
-		case OPT_VERBOSE:
-			o->verbose = 1;
-			break;
-		case 'v':
-			if (parse_volume(o, optarg, err, errlen) < 0)
-				return -1;
-			break;
-		case OPT_FS:
-			o->fs = optarg;
-			break;
-		case OPT_TRACE:
-			o->trace = 1;
-			break;
-		case OPT_TRACE_JSON:
-			o->trace_json = optarg;
-			break;
-		case OPT_VSOCK:
-			if (!optarg[0] || strlen(optarg) > 100)
-				return fail(err, errlen, "invalid --vsock '%s': want a socket path under 100 bytes", optarg);
-			o->vsock = optarg;
-			break;
-		case OPT_NO_VSOCK:
-			o->no_vsock = 1;
-			break;
-		case OPT_NAME:
-			if (!vm_name_valid(optarg))
-				return fail(err, errlen, "invalid --name '%s': want 1-32 of A-Z a-z 0-9 . _ -, "
-							 "not starting with . or -", optarg);
-			o->name = optarg;
-			break;
-		case OPT_CID:
-			if (parse_uint(optarg, 3, 0xfffffffeU, &o->cid))
-				return fail(err, errlen, "invalid --cid '%s': want 3 or more", optarg);
-			break;
-		case OPT_RTC:
-			if (!valid_rtc(optarg))
-				return fail(err, errlen, "invalid --rtc '%s': want utc, localtime, "
-					    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", optarg);
-			o->rtc = optarg;
-			break;
-		case OPT_QMP:
-			if (!optarg[0] || strlen(optarg) > 100)
-				return fail(err, errlen, "invalid --qmp '%s': want a socket path under 100 bytes", optarg);
-			o->qmp = optarg;
-			break;
-		case 'h':
-			o->help = 1;
-			return 0;
-		case ':':
-			return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
-		}
+	if (optopt >= LONG_BASE) {
+		given_as(optopt, opt, sizeof(opt));
+		return fail(err, errlen, "option '%s' takes no value", opt);
 	}
-	if (!valid_vmm(o->vmm))
-		return fail(err, errlen, "unknown --vmm '%s': want qemu-microvm, qemu-q35 or qemu-pc", o->vmm);
-	if (strcmp(o->vmm, "qemu-microvm") && o->memory_mib < MIN_MEMORY_MIB_FIRMWARE)
-		return fail(err, errlen, "--memory below 36 MiB does not boot on %s (its firmware takes a share)",
-			    o->vmm);
-	if (strcmp(o->accel, "tcg") && strcmp(o->accel, "kvm"))
-		return fail(err, errlen, "unknown --accel '%s': want tcg or kvm", o->accel);
-	if (strcmp(o->fs, "9p") && strcmp(o->fs, "virtiofs"))
-		return fail(err, errlen, "unknown --fs '%s': want 9p or virtiofs", o->fs);
-	for (size_t i = 0; i < o->nvolumes; i++)
-		if (o->volumes[i].cache && !valid_cache(o->fs, o->volumes[i].cache))
-			return fail(err, errlen, "invalid cache mode '%s' for this --fs", o->volumes[i].cache);
-	if (o->vsock && o->no_vsock)
-		return fail(err, errlen, "--vsock and --no-vsock contradict each other%s", "");
-	o->argv = argv + optind;
-	o->argc = argc - optind;
-	if (cmd == OPTS_START && !o->help && !o->name)
-		return fail(err, errlen, "wisp start needs --name NAME%s", "");
+	if (optopt)
+		return fail(err, errlen, "unknown option '-%c'", optopt);
+	return fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
+}
+
+/* The options against each other, and against the command. */
+static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err, size_t errlen)
+{
+	/* exec's VM is up already: the machine's options are not exec's. */
+	if (cmd != OPTS_EXEC) {
+		char names[128];
+		const struct vmm *vmm = vmm_find(o->vmm);
+		if (!vmm) {
+			vmm_names(names, sizeof(names));
+			return fail_choice(err, errlen, names, "unknown --vmm '%s'", o->vmm);
+		}
+		/* Above MIN_MEMORY_MIB, which --memory checked, a machine's
+		 * minimum is its firmware's share. */
+		if (o->memory_mib < vmm->min_memory_mib)
+			return fail(err, errlen, "--memory below %u MiB does not boot on %s "
+				    "(its firmware takes a share)", vmm->min_memory_mib, vmm->name);
+		if (find(accels, o->accel) < 0) {
+			accel_choices(names, sizeof(names));
+			return fail_choice(err, errlen, names, "unknown --accel '%s'", o->accel);
+		}
+		int fs = find(fs_names, o->fs);
+		if (fs < 0) {
+			fs_choices(names, sizeof(names));
+			return fail_choice(err, errlen, names, "unknown --fs '%s'", o->fs);
+		}
+		for (size_t i = 0; i < o->nvolumes; i++) {
+			const char *cache = o->volumes[i].cache;
+			if (cache && find(fs_caches[fs], cache) < 0) {
+				join(fs_caches[fs], names, sizeof(names));
+				return fail_choice(err, errlen, names,
+						   "invalid cache mode '%s' for --fs %s", cache,
+						   o->fs);
+			}
+		}
+		if (o->vsock && o->no_vsock)
+			return fail(err, errlen, "--vsock and --no-vsock contradict each other");
+	}
+	if (cmd == OPTS_START && !o->name)
+		return fail(err, errlen, "wisp start needs --name NAME");
 	if (cmd == OPTS_START && o->argc > 0)
 		return fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec", o->argv[0]);
-	if (cmd == OPTS_EXEC && !o->help && o->argc == 0)
-		return fail(err, errlen, "wisp exec needs a command%s", "");
+	if (cmd == OPTS_EXEC && o->argc == 0)
+		return fail(err, errlen, "wisp exec needs a command");
 	return 0;
 }
 
-int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, char **argv,
+		  struct run_opts *o, char *err, size_t errlen)
 {
-	return parse_options(OPTS_RUN, argc, argv, o, err, errlen);
+	set_defaults(o, d);
+	struct getopt_tables t = make_getopt_tables();
+	/* getopt's state is global: start it afresh, quietly. */
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+		const struct opt_row *r = row_of(c); /* none for ':' and '?' */
+		if (!r)
+			return getopt_error(c, argv, err, errlen);
+		if (!(r->cmds & OPTS_FOR(cmd))) {
+			char opt[64];
+			given_as(c, opt, sizeof(opt));
+			return fail(err, errlen, "option '%s' does not apply to wisp %s", opt,
+				    cmd_names[cmd]);
+		}
+		if (r->parse(r, optarg, o, err, errlen) < 0)
+			return -1;
+		if (o->help)
+			return 0; /* whatever follows */
+	}
+	o->argv = argv + optind;
+	o->argc = argc - optind;
+	return check_options(cmd, o, err, errlen);
+}
+
+/* The synopsis of each command and what it does. */
+static const struct {
+	const char *synopsis, *about;
+} commands[OPTS_NCMDS] = {
+	[OPTS_RUN] = { "wisp run [OPTIONS] [--] [COMMAND [ARG...]]",
+		       "Boots a VM, runs COMMAND (default: a shell) in it, powers the VM off\n"
+		       "and exits with the command's status." },
+	[OPTS_START] = { "wisp start --name NAME [OPTIONS]",
+			 "Boots a VM that stays up for `wisp exec NAME` until `wisp stop NAME`." },
+	[OPTS_EXEC] = { "wisp exec NAME [OPTIONS] [--] COMMAND [ARG...]",
+			"Runs COMMAND in the VM NAME that `wisp start` started." },
+};
+
+/* Where the help text starts on an option's line, and where lines end. */
+#define HELP_COLUMN 32
+#define USAGE_WIDTH 99
+
+/* One option's lines: its names and value, then from HELP_COLUMN on (on a
+ * line of its own when the names reach it) its help and its note, wrapped. */
+static void usage_row(const struct opt_row *r, enum opts_cmd cmd, FILE *f)
+{
+	char value[128] = "", note[160] = "", text[512];
+	if (r->choices)
+		r->choices(value, sizeof(value));
+	else if (r->metavar)
+		snprintf(value, sizeof(value), "%s", r->metavar);
+	int col = r->letter ? fprintf(f, "  -%c, --%s", r->letter, r->name)
+			    : fprintf(f, "      --%s", r->name);
+	if (value[0])
+		col += fprintf(f, " %s", value);
+	if (r->note)
+		r->note(cmd, note, sizeof(note));
+	snprintf(text, sizeof(text), "%s%s%s%s", r->help[cmd] ? r->help[cmd] : r->help[0],
+		 note[0] ? " (" : "", note, note[0] ? ")" : "");
+	/* Word by word; a line gets at least one. */
+	int words = 0;
+	char *save;
+	for (char *w = strtok_r(text, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		int len = (int)strlen(w);
+		if (col + 2 > HELP_COLUMN && (!words || col + 1 + len > USAGE_WIDTH)) {
+			fputc('\n', f);
+			col = 0;
+			words = 0;
+		}
+		col += fprintf(f, "%*s%s", words ? 1 : HELP_COLUMN - col, "", w);
+		words++;
+	}
+	fputc('\n', f);
+}
+
+void options_usage(enum opts_cmd cmd, FILE *f)
+{
+	fprintf(f, "usage: %s\n%s\n", commands[cmd].synopsis, commands[cmd].about);
+	for (unsigned g = 0; g < NGROUPS; g++) {
+		int heading = 0;
+		for (const struct opt_row *r = options_table; r->name; r++) {
+			if (r->group != g || !(r->cmds & OPTS_FOR(cmd)))
+				continue;
+			if (!heading++)
+				fprintf(f, "\n%s\n", group_titles[g]);
+			usage_row(r, cmd, f);
+		}
+	}
 }
 
 int vm_name_valid(const char *name)
 {
 	size_t n = strlen(name);
-	if (n == 0 || n > 32 || name[0] == '.' || name[0] == '-')
+	if (n == 0 || n > VM_NAME_MAX || name[0] == '.' || name[0] == '-')
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];

@@ -1,13 +1,20 @@
-/* `wisp run` options, parsed once into one struct by a pure function (no
- * I/O) that the unit tests call directly. */
+/* The options of `wisp run`, `start` and `exec`: one table, one row per
+ * option, that parses them into one struct (a pure function, no I/O and no
+ * environment: the caller passes what it knows), checks them against each
+ * other and writes the usage texts. */
 #ifndef WISP_OPTIONS_H
 #define WISP_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define OPTIONS_MAX_ENV 256
 #define OPTIONS_ERR_LEN 256
 #define OPTIONS_MAX_VOLUMES 16
+/* How long `wisp start` waits for the guest to be ready by default. */
+#define OPTIONS_START_TIMEOUT_S 60
+/* A VM name is 1 to this many of [A-Za-z0-9._-]. */
+#define VM_NAME_MAX 32
 
 /* -v HOSTDIR:GUESTDIR[:ro|rw][,cache=MODE] */
 struct volume {
@@ -18,8 +25,8 @@ struct volume {
 };
 
 struct run_opts {
-	const char *vmm;      /* "qemu-microvm" (default), "qemu-q35", "qemu-pc" */
-	const char *accel;    /* "tcg" (default here) or "kvm" */
+	const char *vmm;      /* a name in the VMM table (boot/vmm.h) */
+	const char *accel;    /* "tcg" or "kvm" */
 	const char *kernel;   /* NULL: next to the wisp binary */
 	const char *initrd;
 	unsigned memory_mib;
@@ -50,22 +57,53 @@ struct run_opts {
 	int argc;
 };
 
-enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC };
+enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC, OPTS_NCMDS };
+/* A row's bit for each command that takes the option. */
+#define OPTS_FOR(cmd) (1u << (cmd))
 
+/* What the caller knows from outside the command line. */
+struct opts_defaults {
+	const char *accel;    /* $WISP_ACCEL; NULL or "": tcg */
+};
+
+/* One option. A row that takes a value has a metavar. */
+struct opt_row {
+	const char *name;     /* --name */
+	char letter;          /* -l, or 0: none */
+	const char *metavar;  /* the value, as usage names it; NULL: a flag */
+	/* The choices, "a|b|c", for usage in place of the metavar; or NULL. */
+	void (*choices)(char *buf, size_t size);
+	unsigned cmds;        /* OPTS_FOR() of each command that takes it */
+	unsigned group;       /* the heading usage lists it under */
+	unsigned long min, max; /* the value's limits, for the rows that have them */
+	/* Stores value (NULL for a flag) into o. 0, or -1 with a line in err. */
+	int (*parse)(const struct opt_row *r, const char *value, struct run_opts *o, char *err,
+		     size_t errlen);
+	/* What the option does: help[cmd] for cmd, or help[0] when that is NULL. */
+	const char *help[OPTS_NCMDS];
+	/* What cmd's usage adds in parentheses after the help, into buf: the
+	 * default, limits that depend on other options; nothing: none. */
+	void (*note)(enum opts_cmd cmd, char *buf, size_t size);
+};
+
+/* Every option; the last row's name is NULL. */
+extern const struct opt_row options_table[];
+
+/* "run", "start" or "exec". */
+const char *options_cmd_name(enum opts_cmd cmd);
 /* Parses argv[0..argc) (the words after "run", "start" or "exec NAME"),
- * taking only the options that command has. Returns 0, or -1 with a
- * one-line reason in err. */
-int parse_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, char *err,
-		  size_t errlen);
-int parse_run_options(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
-/* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+ * taking only the options that command has, then checks them against each
+ * other. d may be NULL. Returns 0, or -1 with a one-line reason in err. */
+int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, char **argv,
+		  struct run_opts *o, char *err, size_t errlen);
+/* The usage of cmd: its synopsis and every option it takes, from the table. */
+void options_usage(enum opts_cmd cmd, FILE *f);
+/* A VM name: 1 to VM_NAME_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
 int vm_name_valid(const char *name);
 /* The index of the first word of argv[1..] that is neither an option nor an
  * option's value, read as parse_options() reads them; -1 if "--" or the end
  * comes first. */
 int options_first_operand(int argc, char **argv);
 void free_run_options(struct run_opts *o);
-
-extern const char run_usage[], start_usage[], exec_usage[];
 
 #endif

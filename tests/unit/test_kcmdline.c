@@ -16,7 +16,7 @@ static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, const char *const *w
 	for (; words[argc - 1]; argc++)
 		argv[argc] = (char *)words[argc - 1];
 	argv[argc] = NULL;
-	int r = parse_options(cmd, argc, argv, o, err, sizeof(err));
+	int r = parse_options(cmd, NULL, argc, argv, o, err, sizeof(err));
 	if (r < 0)
 		fprintf(stderr, "parse: %s\n", err);
 	return r;

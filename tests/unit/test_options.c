@@ -2,34 +2,76 @@
 #include <stdlib.h>
 
 #include "../../boot/options.h"
+#include "../../boot/vmm.h"
 #include "check.h"
 
-static int parse(struct run_opts *o, char *err, const char *const *words)
+/* Parses words as the options of cmd, with the defaults d. */
+static int parse_with(enum opts_cmd cmd, const struct opts_defaults *d, struct run_opts *o,
+		      char *err, const char *const *words)
 {
 	static char *argv[64];
 	int argc = 0;
-	argv[argc++] = "run";
+	argv[argc++] = "x";
 	for (; words[argc - 1]; argc++)
 		argv[argc] = (char *)words[argc - 1];
 	argv[argc] = NULL;
 	err[0] = '\0';
-	return parse_run_options(argc, argv, o, err, OPTIONS_ERR_LEN);
+	return parse_options(cmd, d, argc, argv, o, err, OPTIONS_ERR_LEN);
+}
+
+static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const char *const *words)
+{
+	return parse_with(cmd, NULL, o, err, words);
+}
+
+static int parse(struct run_opts *o, char *err, const char *const *words)
+{
+	return parse_cmd(OPTS_RUN, o, err, words);
 }
 
 static void test_defaults_and_command(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	unsetenv("WISP_ACCEL");
 	const char *w[] = { "--", "sh", "-c", "exit 7", NULL };
 	CHECK_INT(parse(&o, err, w), 0);
 	CHECK_STR(o.vmm, "qemu-microvm");
 	CHECK_STR(o.accel, "tcg");
 	CHECK_INT(o.memory_mib, 128);
 	CHECK_INT(o.cpus, 1);
+	CHECK_STR(o.fs, "9p");
+	CHECK_INT(o.cid, 3);
 	CHECK_INT(o.argc, 3);
 	CHECK_STR(o.argv[0], "sh");
 	CHECK_STR(o.argv[2], "exit 7");
+}
+
+static void test_accel_default_comes_from_the_caller(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *none[] = { NULL }, *tcg[] = { "--accel", "tcg", NULL };
+	/* The environment is the caller's to read, not the parser's. */
+	setenv("WISP_ACCEL", "kvm", 1);
+	CHECK_INT(parse_with(OPTS_RUN, NULL, &o, err, none), 0);
+	CHECK_STR(o.accel, "tcg");
+	unsetenv("WISP_ACCEL");
+	struct opts_defaults kvm = { .accel = "kvm" }, empty = { .accel = "" },
+			     unset = { .accel = NULL }, hvf = { .accel = "hvf" };
+	CHECK_INT(parse_with(OPTS_RUN, &kvm, &o, err, none), 0);
+	CHECK_STR(o.accel, "kvm");
+	CHECK_INT(parse_with(OPTS_RUN, &empty, &o, err, none), 0);
+	CHECK_STR(o.accel, "tcg");
+	CHECK_INT(parse_with(OPTS_RUN, &unset, &o, err, none), 0);
+	CHECK_STR(o.accel, "tcg");
+	CHECK_INT(parse_with(OPTS_RUN, &kvm, &o, err, tcg), 0);
+	CHECK_STR(o.accel, "tcg"); /* the command line wins */
+	/* A default is checked like the option. */
+	CHECK_INT(parse_with(OPTS_RUN, &hvf, &o, err, none), -1);
+	CHECK_STR(err, "unknown --accel 'hvf': want tcg or kvm");
+	/* exec's VM is up already: the accelerator is none of its business. */
+	const char *cmd[] = { "--", "true", NULL };
+	CHECK_INT(parse_with(OPTS_EXEC, &hvf, &o, err, cmd), 0);
 }
 
 static void test_all_options(void)
@@ -51,59 +93,284 @@ static void test_all_options(void)
 	CHECK_STR(o.user, "1000:1000");
 	CHECK_INT(o.interactive, 1);
 	CHECK_INT(o.tty, 1);
+	CHECK_INT(o.tty_given, 1);
 	CHECK(o.timeout > 2.49 && o.timeout < 2.51);
 	CHECK_STR(o.append, "foo=bar");
 	CHECK_INT(o.verbose, 1);
 	CHECK_STR(o.kernel, "/k");
+	CHECK_STR(o.initrd, "/i");
 	CHECK_INT(o.argc, 3);
 	CHECK_STR(o.argv[1], "-n"); /* options after the command are its own */
+
+	const char *more[] = { "-v", "/a:/b//c/:ro,cache=loose", "--trace", "--trace-json",
+			       "/t.json", "--vsock", "/tmp/v", "--cid", "7", "--rtc",
+			       "2001-01-01T00:00:00", "--qmp", "/tmp/q", "--fs", "9p", NULL };
+	CHECK_INT(parse(&o, err, more), 0);
+	CHECK_STR(err, "");
+	CHECK_INT(o.nvolumes, 1);
+	CHECK_STR(o.volumes[0].host, "/a");
+	CHECK_STR(o.volumes[0].guest, "/b/c");
+	CHECK_INT(o.volumes[0].ro, 1);
+	CHECK_STR(o.volumes[0].cache, "loose");
+	CHECK_INT(o.trace, 1);
+	CHECK_STR(o.trace_json, "/t.json");
+	CHECK_STR(o.vsock, "/tmp/v");
+	CHECK_INT(o.cid, 7);
+	CHECK_STR(o.rtc, "2001-01-01T00:00:00");
+	CHECK_STR(o.qmp, "/tmp/q");
+	CHECK_INT(o.argc, 0);
+	free_run_options(&o);
 }
 
 static void test_errors(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *const cases[][5] = {
-		{ "--bogus", NULL }, { "-m", "8", NULL }, { "-m", "lots", NULL },
-		{ "--cpus", "0", NULL }, { "--vmm", "bochs", NULL }, { "-w", "rel", NULL },
-		{ "-u", "root", NULL }, { "-u", "1:", NULL }, { "--timeout", "-1", NULL },
-		{ "--timeout", "soon", NULL }, { "-e", "=x", NULL }, { "--accel", "hvf", NULL },
-		{ "--memory", NULL }, { "--rtc", "2001-01-01,x", NULL }, { "--rtc", "2001-1-01", NULL },
-		{ "--rtc", "now", NULL }, { "--qmp", "", NULL }, { "-m", "35", "--vmm", "qemu-pc", NULL },
+	static const struct {
+		const char *words[6], *want;
+	} cases[] = {
+		{ { "--bogus" }, "unknown option '--bogus'" },
+		{ { "-z" }, "unknown option '-z'" },
+		{ { "-iz" }, "unknown option '-z'" },
+		{ { "--tty=1" }, "option '--tty' takes no value" },
+		{ { "--memory" }, "option '--memory' needs a value" },
+		{ { "-m" }, "option '-m' needs a value" },
+		{ { "-im" }, "option '-m' needs a value" },
+		{ { "-m", "8" }, "invalid --memory '8': want MiB, 32 to 1048576" },
+		{ { "-m", "31" }, "invalid --memory '31': want MiB, 32 to 1048576" },
+		{ { "-m", "1048577" }, "invalid --memory '1048577': want MiB, 32 to 1048576" },
+		{ { "-m", "lots" }, "invalid --memory 'lots': want MiB, 32 to 1048576" },
+		{ { "--cpus", "0" }, "invalid --cpus '0': want 1 to 64" },
+		{ { "--cpus", "65" }, "invalid --cpus '65': want 1 to 64" },
+		{ { "--cid", "2" }, "invalid --cid '2': want 3 to 4294967294" },
+		{ { "--vmm", "bochs" },
+		  "unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc" },
+		{ { "-w", "rel" }, "invalid --workdir 'rel': want an absolute path" },
+		{ { "-u", "root" }, "invalid --user 'root': want UID[:GID]" },
+		{ { "-u", "1:" }, "invalid --user '1:': want UID[:GID]" },
+		{ { "--timeout", "-1" },
+		  "invalid --timeout '-1': want seconds > 0, up to 31536000" },
+		{ { "--timeout", "soon" },
+		  "invalid --timeout 'soon': want seconds > 0, up to 31536000" },
+		{ { "--timeout", "31536001" },
+		  "invalid --timeout '31536001': want seconds > 0, up to 31536000" },
+		{ { "-e", "=x" }, "invalid --env '=x': want K=V or K" },
+		{ { "--accel", "hvf" }, "unknown --accel 'hvf': want tcg or kvm" },
+		{ { "--fs", "nfs" }, "unknown --fs 'nfs': want 9p or virtiofs" },
+		{ { "-v", "/a:/b:cache=auto" }, "invalid cache mode 'auto' for --fs 9p: want none, "
+						 "mmap, loose or fscache" },
+		{ { "--fs", "virtiofs", "-v", "/a:/b:cache=mmap" },
+		  "invalid cache mode 'mmap' for --fs virtiofs: want auto, always or none" },
+		{ { "-v", "/a:/b", "-v", "/c:/b/" }, "two volumes share the guest path /b" },
+		{ { "-v", "/a" }, "invalid --volume '/a': want HOSTDIR:GUESTDIR[:ro]" },
+		{ { "--rtc", "2001-01-01,x" }, "invalid --rtc '2001-01-01,x': want utc, localtime, "
+					       "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
+		{ { "--rtc", "2001-1-01" }, "invalid --rtc '2001-1-01': want utc, localtime, "
+					    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
+		{ { "--rtc", "now" },
+		  "invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
+		{ { "--qmp", "" }, "invalid --qmp '': want a socket path of 1 to 100 bytes" },
+		{ { "--vsock", "/" "123456789012345678901234567890123456789012345678901234567890"
+				 "1234567890123456789012345678901234567890" },
+		  "invalid --vsock '/123456789012345678901234567890123456789012345678901234567890"
+		  "1234567890123456789012345678901234567890': "
+		  "want a socket path of 1 to 100 bytes" },
+		{ { "--vsock", "/tmp/v", "--no-vsock" },
+		  "--vsock and --no-vsock contradict each other" },
+		{ { "-m", "35", "--vmm", "qemu-pc" },
+		  "--memory below 36 MiB does not boot on qemu-pc (its firmware takes a share)" },
 	};
-	const char *want[] = {
-		"unknown option '--bogus'", "invalid --memory '8': want MiB, 32 or more",
-		"invalid --memory 'lots': want MiB, 32 or more", "invalid --cpus '0': want 1 to 64",
-		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
-		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
-		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
-		"invalid --timeout 'soon': want seconds > 0", "invalid --env '=x': want K=V or K",
-		"unknown --accel 'hvf': want tcg or kvm", "option '--memory' needs a value",
-		"invalid --rtc '2001-01-01,x': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
-		"invalid --rtc '2001-1-01': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
-		"invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
-		"invalid --qmp '': want a socket path under 100 bytes",
-		"--memory below 36 MiB does not boot on qemu-pc (its firmware takes a share)",
-	};
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		CHECK_INT(parse(&o, err, cases[i]), -1);
-		CHECK_STR(err, want[i]);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_INT(parse(&o, err, cases[i].words), -1);
+		CHECK_STR(err, cases[i].want);
+		free_run_options(&o);
 	}
 }
 
-
-
-
-static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const char *const *words)
+/* Each machine boots with its own minimum and is refused one MiB below it,
+ * with a line that says the minimum. */
+static void test_memory_minimum_is_each_vmms(void)
 {
-	static char *argv[64];
-	int argc = 0;
-	argv[argc++] = "x";
-	for (; words[argc - 1]; argc++)
-		argv[argc] = (char *)words[argc - 1];
-	argv[argc] = NULL;
-	err[0] = '\0';
-	return parse_options(cmd, argc, argv, o, err, OPTIONS_ERR_LEN);
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN], names[128], least[16], below[16], want[OPTIONS_ERR_LEN];
+	vmm_names(names, sizeof(names));
+	for (char *name = strtok(names, "|"); name; name = strtok(NULL, "|")) {
+		const struct vmm *vmm = vmm_find(name);
+		CHECK(vmm != NULL);
+		if (!vmm)
+			continue;
+		snprintf(least, sizeof(least), "%u", vmm->min_memory_mib);
+		snprintf(below, sizeof(below), "%u", vmm->min_memory_mib - 1);
+		const char *ok[] = { "--vmm", name, "-m", least, NULL };
+		CHECK_INT(parse(&o, err, ok), 0);
+		CHECK_STR(err, "");
+		const char *small[] = { "--vmm", name, "-m", below, NULL };
+		CHECK_INT(parse(&o, err, small), -1);
+		CHECK(strstr(err, least) != NULL);
+		if (vmm->min_memory_mib > 32) {
+			snprintf(want, sizeof(want), "--memory below %u MiB does not boot on %s "
+				 "(its firmware takes a share)", vmm->min_memory_mib, name);
+			CHECK_STR(err, want);
+		}
+	}
+	CHECK(vmm_find("bochs") == NULL);
+}
+
+/* A value each option takes, to try it with every command. */
+static const char *sample_value(const char *name)
+{
+	static const char *const samples[][2] = {
+		{ "env", "A=1" }, { "workdir", "/" }, { "user", "1:1" }, { "name", "vm" },
+		{ "vmm", "qemu-q35" }, { "accel", "kvm" }, { "memory", "64" }, { "cpus", "2" },
+		{ "kernel", "/k" }, { "initrd", "/i" }, { "append", "a=1" }, { "rtc", "utc" },
+		{ "volume", "/tmp:/mnt" }, { "fs", "virtiofs" }, { "vsock", "/tmp/v" },
+		{ "cid", "4" }, { "qmp", "/tmp/q" }, { "timeout", "1" }, { "trace-json", "/t" },
+	};
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
+		if (!strcmp(samples[i][0], name))
+			return samples[i][1];
+	return NULL;
+}
+
+/* The words that make cmd's command line complete, after the option. */
+static void complete(enum opts_cmd cmd, const char **w, int *n)
+{
+	if (cmd == OPTS_START) {
+		w[(*n)++] = "--name";
+		w[(*n)++] = "x";
+	}
+	if (cmd == OPTS_EXEC) {
+		w[(*n)++] = "--";
+		w[(*n)++] = "true";
+	}
+	w[*n] = NULL;
+}
+
+/* Every row is taken by the commands it names, in its long and its short
+ * form, and refused by the others with a line that names it as given. */
+static void test_each_option_applies_to_its_commands_only(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN], longname[64], shortname[8], want[OPTIONS_ERR_LEN];
+	size_t rows = 0;
+	for (const struct opt_row *r = options_table; r->name; r++, rows++) {
+		const char *value = sample_value(r->name);
+		if (r->metavar && !value) {
+			fprintf(stderr, "test_options: no sample value for --%s\n", r->name);
+			CHECK(value != NULL);
+			continue;
+		}
+		CHECK(r->help[0] != NULL);
+		CHECK(r->cmds != 0);
+		snprintf(longname, sizeof(longname), "--%s", r->name);
+		snprintf(shortname, sizeof(shortname), "-%c", r->letter);
+		for (int form = 0; form < (r->letter ? 2 : 1); form++) {
+			const char *given = form ? shortname : longname;
+			for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
+				const char *w[8];
+				int n = 0;
+				w[n++] = given;
+				if (r->metavar)
+					w[n++] = value;
+				complete(cmd, w, &n);
+				int got = parse_cmd(cmd, &o, err, w);
+				free_run_options(&o);
+				if (r->cmds & OPTS_FOR(cmd)) {
+					if (got != 0)
+						fprintf(stderr, "test_options: wisp %s %s: %s\n",
+							options_cmd_name(cmd), given, err);
+					CHECK_INT(got, 0);
+					continue;
+				}
+				snprintf(want, sizeof(want), "option '%s' does not apply to wisp %s",
+					 given, options_cmd_name(cmd));
+				CHECK_INT(got, -1);
+				CHECK_STR(err, want);
+			}
+		}
+	}
+	CHECK(rows >= 25);
+}
+
+/* Which options each command takes, spelled out: the table must not
+ * change them by accident. */
+static void test_which_commands_take_which_options(void)
+{
+	static const char *const want[OPTS_NCMDS] = {
+		[OPTS_RUN] = " env workdir user interactive tty vmm accel memory cpus kernel initrd"
+			     " append rtc volume fs vsock cid no-vsock qmp timeout trace trace-json"
+			     " verbose help ",
+		[OPTS_START] = " name vmm accel memory cpus kernel initrd append rtc volume fs vsock"
+			       " cid no-vsock qmp timeout trace-json verbose help ",
+		[OPTS_EXEC] = " env workdir user interactive tty timeout trace help ",
+	};
+	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
+		char got[512] = " ";
+		for (const struct opt_row *r = options_table; r->name; r++) {
+			size_t at = strlen(got);
+			if (r->cmds & OPTS_FOR(cmd))
+				snprintf(got + at, sizeof(got) - at, "%s ", r->name);
+		}
+		CHECK_STR(got, want[cmd]);
+	}
+}
+
+/* Whether the usage text lists --name (as "--name" then a space or the
+ * end of the line). */
+static int mentions(const char *text, const char *name)
+{
+	char opt[64];
+	snprintf(opt, sizeof(opt), "--%s", name);
+	for (const char *p = strstr(text, opt); p; p = strstr(p + 1, opt))
+		if (p[strlen(opt)] == ' ' || p[strlen(opt)] == '\n')
+			return 1;
+	return 0;
+}
+
+static void test_usage_lists_each_commands_options(void)
+{
+	char names[128];
+	vmm_names(names, sizeof(names));
+	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
+		char *text = NULL;
+		size_t size = 0;
+		FILE *f = open_memstream(&text, &size);
+		CHECK(f != NULL);
+		if (!f)
+			return;
+		options_usage(cmd, f);
+		fclose(f);
+		char synopsis[64];
+		snprintf(synopsis, sizeof(synopsis), "usage: wisp %s ", options_cmd_name(cmd));
+		CHECK(!strncmp(text, synopsis, strlen(synopsis)));
+		for (const struct opt_row *r = options_table; r->name; r++) {
+			int want = (r->cmds & OPTS_FOR(cmd)) != 0;
+			if (mentions(text, r->name) != want)
+				fprintf(stderr, "test_options: usage of wisp %s: --%s %s\n",
+					options_cmd_name(cmd), r->name, want ? "missing" : "listed");
+			CHECK_INT(mentions(text, r->name), want);
+			if (r->letter && want) {
+				char both[80];
+				snprintf(both, sizeof(both), "-%c, --%s", r->letter, r->name);
+				CHECK(strstr(text, both) != NULL);
+			}
+		}
+		for (char *line = text, *end; *line; line = end + 1) {
+			end = strchr(line, '\n');
+			CHECK(end != NULL);
+			if (!end)
+				break;
+			if (end - line >= 100)
+				fprintf(stderr, "test_options: %d columns: %.*s\n", (int)(end - line),
+					(int)(end - line), line);
+			CHECK(end - line < 100);
+		}
+		if (cmd != OPTS_EXEC)
+			CHECK(strstr(text, names) != NULL); /* --vmm's choices */
+		if (cmd == OPTS_START)
+			CHECK(strstr(text, "(default 60)") != NULL);
+		free(text);
+	}
 }
 
 static void test_start_exec_and_serve(void)
@@ -118,6 +385,15 @@ static void test_start_exec_and_serve(void)
 	const char *noname[] = { "-m", "64", NULL };
 	CHECK_INT(parse_cmd(OPTS_START, &o, err, noname), -1);
 	CHECK_STR(err, "wisp start needs --name NAME");
+	const char *help[] = { "--help", NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, help), 0);
+	CHECK_INT(o.help, 1);
+	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, help), 0);
+	CHECK_INT(o.help, 1);
+	const char *badname[] = { "--name", "a/b", NULL };
+	CHECK_INT(parse_cmd(OPTS_START, &o, err, badname), -1);
+	CHECK_STR(err, "invalid --name 'a/b': want 1-32 of A-Z a-z 0-9 . _ -, "
+		       "not starting with . or -");
 	const char *cmd[] = { "--name", "x", "--", "ls", NULL };
 	CHECK_INT(parse_cmd(OPTS_START, &o, err, cmd), -1);
 	CHECK_STR(err, "wisp start takes no command ('ls'): use wisp exec");
@@ -127,29 +403,51 @@ static void test_start_exec_and_serve(void)
 	const char *vmopt[] = { "--vmm", "qemu-q35", "--", "ls", NULL };
 	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, vmopt), -1);
 	CHECK_STR(err, "option '--vmm' does not apply to wisp exec");
+	const char *memory[] = { "-m", "64", "--", "ls", NULL };
+	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, memory), -1);
+	CHECK_STR(err, "option '-m' does not apply to wisp exec");
 	const char *none[] = { "-i", NULL };
 	CHECK_INT(parse_cmd(OPTS_EXEC, &o, err, none), -1);
 	CHECK_STR(err, "wisp exec needs a command");
-	const char *both[] = { "--vsock", "/tmp/v", "--no-vsock", NULL };
-	CHECK_INT(parse_cmd(OPTS_RUN, &o, err, both), -1);
 	const char *named[] = { "--name", "x", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, err, named), -1);
 	CHECK_STR(err, "option '--name' does not apply to wisp run");
 
 	CHECK(vm_name_valid("a"));
+	CHECK(vm_name_valid("01234567890123456789012345678901"));
 	CHECK(!vm_name_valid(""));
 	CHECK(!vm_name_valid("../x"));
 	CHECK(!vm_name_valid("-x"));
 	CHECK(!vm_name_valid(".x"));
 	CHECK(!vm_name_valid("012345678901234567890123456789012"));
+}
 
+/* exec finds its VM's name after options, read as parse_options() reads them. */
+static void test_first_operand(void)
+{
+	char *a[] = { "exec", "-i", "--env", "A=1", "-w/tmp", "--tim=3", "vm", "ls", NULL };
+	CHECK_INT(options_first_operand(8, a), 6);
+	char *b[] = { "exec", "vm", "-i", "ls", NULL };
+	CHECK_INT(options_first_operand(4, b), 1);
+	char *c[] = { "exec", "-i", "--", "ls", NULL };
+	CHECK_INT(options_first_operand(4, c), -1);
+	char *d[] = { "exec", "-m", "64", NULL };
+	CHECK_INT(options_first_operand(3, d), -1);
+	char *e[] = { "exec", "-it", "-e", "K", "vm", NULL };
+	CHECK_INT(options_first_operand(5, e), 4);
 }
 
 int main(void)
 {
 	test_start_exec_and_serve();
 	test_defaults_and_command();
+	test_accel_default_comes_from_the_caller();
 	test_all_options();
 	test_errors();
+	test_memory_minimum_is_each_vmms();
+	test_which_commands_take_which_options();
+	test_each_option_applies_to_its_commands_only();
+	test_usage_lists_each_commands_options();
+	test_first_operand();
 	return check_summary("test_options");
 }
