@@ -24,9 +24,8 @@ static const char usage[] =
 	"       wisp ps                                    list the running VMs\n"
 	"       wisp help                                  this text (wisp COMMAND --help: more)\n";
 
-/* How long `start` waits for the guest to be ready, and `stop` for the VM
- * to end, unless --timeout says otherwise. */
-#define START_TIMEOUT_S 60.0
+/* How long `stop` waits for the VM to end, unless --timeout says otherwise
+ * (`start` waits OPTIONS_START_TIMEOUT_S for the guest to be ready). */
 #define STOP_TIMEOUT_S 30.0
 
 static void self_dir(char *out, size_t size)
@@ -119,7 +118,7 @@ static int cmd_start(int argc, char **argv)
 	close(report[1]);
 	/* Relay what the background process says until it says "ready" (a
 	 * NUL byte) or ends; give up after the timeout. */
-	double timeout = o.timeout > 0 ? o.timeout : START_TIMEOUT_S;
+	double timeout = o.timeout > 0 ? o.timeout : OPTIONS_START_TIMEOUT_S;
 	long long deadline = now_ms() + (long long)(timeout * 1000);
 	for (;;) {
 		long long left = deadline - now_ms();

@@ -153,7 +153,7 @@ def test_small_memory_boots_and_too_small_is_refused():
         assert r.returncode == 0, (extra, r)
     # Below it the kernel and the initramfs overlap: refused, never a hang.
     r = wisp("run", "-m", "31", "--", "true")
-    assert r.returncode == 125 and b"32 or more" in r.stderr.splitlines()[0], r
+    assert r.returncode == 125 and b"want MiB, 32 to" in r.stderr.splitlines()[0], r
     # With firmware (q35, pc) 36 is the floor; 35 overwrote the kernel.
     r = wisp("run", "--vmm", "qemu-q35", "-m", "36", "--", "true")
     assert r.returncode == 0, r
