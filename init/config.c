@@ -239,6 +239,7 @@ static int key_shares(struct config *c, char *v)
 	for (int i = 0; i < n; i++)
 		if (parse_share(list[i], &shares[i]) < 0)
 			return -1;
+	/* cppcheck-suppress uninitvar ; parse_share filled shares[0..n) */
 	memcpy(c->shares, shares, sizeof(shares[0]) * (size_t)n);
 	c->nshares = (size_t)n;
 	return 0;

@@ -488,7 +488,8 @@ static void setup(struct in *in)
 {
 	struct fg_conf c;
 	fg_default_conf(&c);
-	uint8_t sizes[2] = { u8(in), u8(in) }, own = u8(in);
+	const uint8_t sizes[2] = { u8(in), u8(in) };
+	uint8_t own = u8(in);
 	for (int q = 0; q < VU_NQUEUES; q++) {
 		c.q[q].num = 1u << ((sizes[q] + 7) % 9); /* 0 is the usual 128 */
 		if (own & (1 << q))
