@@ -135,6 +135,8 @@ static void test_ptp_sys_offset_takes_the_tightest_bracket(void)
 {
 	/* Guest 3 ms behind the host. Readings: bracket 40 us, 10 us, 25 us. */
 	int64_t g = 1000 * NS_PER_S, off = 3 * MS;
+	/* One reading a line: each of the device's between two of the system's. */
+	/* clang-format off */
 	struct clock_ptp_time ts[7] = {
 		ptp(g),
 		ptp(g + 20 * US + off), /* bracket [0, 40] us */
@@ -144,6 +146,7 @@ static void test_ptp_sys_offset_takes_the_tightest_bracket(void)
 		ptp(g + 62 * US + off), /* [50, 75] */
 		ptp(g + 75 * US),
 	};
+	/* clang-format on */
 	struct clock_sample s;
 	int64_t raw_now = 77 * NS_PER_S, real_now = g + 100 * US;
 	CHECK_INT(clock_ptp_sys_sample(ts, 3, raw_now, real_now, &s), 0);

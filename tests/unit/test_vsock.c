@@ -16,7 +16,8 @@ static void test_header_roundtrip(void)
 {
 	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = 0x12345678, .dst_port = 5000,
 			       .len = 7, .type = 1, .op = VSOCK_OP_RW, .flags = 0,
-			       .buf_alloc = 262144, .fwd_cnt = 0xfffffff0 }, g;
+			       .buf_alloc = 262144, .fwd_cnt = 0xfffffff0 };
+	struct vsock_hdr g;
 	uint8_t p[VSOCK_HDR_SIZE];
 	vsock_hdr_put(p, &h);
 	CHECK(p[0] == 3 && p[8] == 2 && p[16] == 0x78 && p[19] == 0x12); /* little-endian */
