@@ -36,10 +36,11 @@ static void test_all_options(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *w[] = { "--vmm", "qemu-q35", "-m", "64", "--cpus", "2", "-e", "A=1", "--env",
-			    "B", "-w", "/src", "-u", "1000:1000", "-it", "--timeout", "2.5",
-			    "--append", "foo=bar", "--verbose", "--kernel", "/k", "--initrd", "/i",
-			    "echo", "-n", "x", NULL };
+	const char *w[] = { "--vmm",   "qemu-q35",  "-m",       "64",        "--cpus",   "2",
+			    "-e",      "A=1",       "--env",    "B",         "-w",       "/src",
+			    "-u",      "1000:1000", "-it",      "--timeout", "2.5",      "--append",
+			    "foo=bar", "--verbose", "--kernel", "/k",        "--initrd", "/i",
+			    "echo",    "-n",        "x",        NULL };
 	CHECK_INT(parse(&o, err, w), 0);
 	CHECK_STR(err, "");
 	CHECK_STR(o.vmm, "qemu-q35");
@@ -64,21 +65,39 @@ static void test_errors(void)
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
 	const char *const cases[][5] = {
-		{ "--bogus", NULL }, { "-m", "8", NULL }, { "-m", "lots", NULL },
-		{ "--cpus", "0", NULL }, { "--vmm", "bochs", NULL }, { "-w", "rel", NULL },
-		{ "-u", "root", NULL }, { "-u", "1:", NULL }, { "--timeout", "-1", NULL },
-		{ "--timeout", "soon", NULL }, { "-e", "=x", NULL }, { "--accel", "hvf", NULL },
-		{ "--memory", NULL }, { "--rtc", "2001-01-01,x", NULL }, { "--rtc", "2001-1-01", NULL },
-		{ "--rtc", "now", NULL }, { "--qmp", "", NULL }, { "-m", "35", "--vmm", "qemu-pc", NULL },
+		{ "--bogus", NULL },
+		{ "-m", "8", NULL },
+		{ "-m", "lots", NULL },
+		{ "--cpus", "0", NULL },
+		{ "--vmm", "bochs", NULL },
+		{ "-w", "rel", NULL },
+		{ "-u", "root", NULL },
+		{ "-u", "1:", NULL },
+		{ "--timeout", "-1", NULL },
+		{ "--timeout", "soon", NULL },
+		{ "-e", "=x", NULL },
+		{ "--accel", "hvf", NULL },
+		{ "--memory", NULL },
+		{ "--rtc", "2001-01-01,x", NULL },
+		{ "--rtc", "2001-1-01", NULL },
+		{ "--rtc", "now", NULL },
+		{ "--qmp", "", NULL },
+		{ "-m", "35", "--vmm", "qemu-pc", NULL },
 	};
 	const char *want[] = {
-		"unknown option '--bogus'", "invalid --memory '8': want MiB, 32 or more",
-		"invalid --memory 'lots': want MiB, 32 or more", "invalid --cpus '0': want 1 to 64",
+		"unknown option '--bogus'",
+		"invalid --memory '8': want MiB, 32 or more",
+		"invalid --memory 'lots': want MiB, 32 or more",
+		"invalid --cpus '0': want 1 to 64",
 		"unknown --vmm 'bochs': want qemu-microvm, qemu-q35 or qemu-pc",
-		"invalid --workdir 'rel': want an absolute path", "invalid --user 'root': want UID[:GID]",
-		"invalid --user '1:': want UID[:GID]", "invalid --timeout '-1': want seconds > 0",
-		"invalid --timeout 'soon': want seconds > 0", "invalid --env '=x': want K=V or K",
-		"unknown --accel 'hvf': want tcg or kvm", "option '--memory' needs a value",
+		"invalid --workdir 'rel': want an absolute path",
+		"invalid --user 'root': want UID[:GID]",
+		"invalid --user '1:': want UID[:GID]",
+		"invalid --timeout '-1': want seconds > 0",
+		"invalid --timeout 'soon': want seconds > 0",
+		"invalid --env '=x': want K=V or K",
+		"unknown --accel 'hvf': want tcg or kvm",
+		"option '--memory' needs a value",
 		"invalid --rtc '2001-01-01,x': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --rtc '2001-1-01': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
 		"invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
@@ -90,9 +109,6 @@ static void test_errors(void)
 		CHECK_STR(err, want[i]);
 	}
 }
-
-
-
 
 static int parse_cmd(enum opts_cmd cmd, struct run_opts *o, char *err, const char *const *words)
 {
@@ -110,8 +126,8 @@ static void test_start_exec_and_serve(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *start[] = { "--name", "web-1.a_b", "-m", "64", "--append", "a=1", "--append", "b=2",
-				NULL };
+	const char *start[] = { "--name", "web-1.a_b", "-m",  "64", "--append",
+				"a=1",    "--append",  "b=2", NULL };
 	CHECK_INT(parse_cmd(OPTS_START, &o, err, start), 0);
 	CHECK_STR(o.name, "web-1.a_b");
 	CHECK_STR(o.append, "a=1 b=2");
@@ -142,7 +158,6 @@ static void test_start_exec_and_serve(void)
 	CHECK(!vm_name_valid("-x"));
 	CHECK(!vm_name_valid(".x"));
 	CHECK(!vm_name_valid("012345678901234567890123456789012"));
-
 }
 
 int main(void)
