@@ -48,7 +48,8 @@ enum notice_state notice_parse(const uint8_t *buf, size_t n, int eof, struct not
 			out->trace = (const char *)f.payload;
 			out->trace_len = f.len;
 		} else if (f.type == WIRE_EXIT && f.len == 8) {
-			out->status = wire_exit_status(f.payload[0], (int32_t)wire_get_u32(f.payload + 4));
+			out->status = wire_exit_status(f.payload[0],
+						       (int32_t)wire_get_u32(f.payload + 4));
 		}
 	}
 	return NOTICE_DONE;

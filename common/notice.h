@@ -24,24 +24,25 @@ int notice_add(struct notice_out *n, uint8_t type, const void *payload, uint32_t
 #define NOTICE_IN_MAX (WIRE_NOTICE_MAX + WIRE_HDR_SIZE + 4)
 
 enum notice_state {
-	NOTICE_MORE,  /* incomplete: read more */
-	NOTICE_DONE,  /* complete: see struct notice */
-	NOTICE_BAD,   /* not a notice this guest could have sent */
+	NOTICE_MORE, /* incomplete: read more */
+	NOTICE_DONE, /* complete: see struct notice */
+	NOTICE_BAD,  /* not a notice this guest could have sent */
 };
 
 struct notice {
-	int hello;            /* ended by HELLO: the connection takes a request */
-	uint32_t version;     /* HELLO's protocol version; 0 without HELLO */
-	int status;           /* EXIT's status (wire_exit_status), or -1: ready */
-	const char *trace;    /* the last TRACE's text (not NUL-terminated) */
+	int hello;         /* ended by HELLO: the connection takes a request */
+	uint32_t version;  /* HELLO's protocol version; 0 without HELLO */
+	int status;        /* EXIT's status (wire_exit_status), or -1: ready */
+	const char *trace; /* the last TRACE's text (not NUL-terminated) */
 	uint32_t trace_len;
-	size_t end;           /* bytes the notice spans, its HELLO included */
+	size_t end; /* bytes the notice spans, its HELLO included */
 };
 
 /* Reads the notice in buf[0..n); eof: no more bytes will come. For each LOG
  * frame calls on_log (may be NULL) once the notice is complete, in order.
  * Never reads past n; pointers in *out point into buf. */
 enum notice_state notice_parse(const uint8_t *buf, size_t n, int eof, struct notice *out,
-			       void (*on_log)(void *ctx, const char *line, uint32_t len), void *ctx);
+			       void (*on_log)(void *ctx, const char *line, uint32_t len),
+			       void *ctx);
 
 #endif

@@ -19,8 +19,7 @@ uint16_t wire_get_u16(const uint8_t *p)
 
 uint32_t wire_get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 void wire_put_header(uint8_t hdr[WIRE_HDR_SIZE], uint8_t type, uint32_t len)

@@ -22,17 +22,17 @@
 #define WIRE_NOTICE_MAX 8192
 
 enum wire_type {
-	WIRE_HELLO = 1,   /* guest->host: u32 version; the command is about to start */
-	WIRE_STDIN = 2,   /* host->guest: bytes for the command; empty = end of input */
-	WIRE_STDOUT = 3,  /* guest->host: the command's stdout (or its tty) */
-	WIRE_STDERR = 4,  /* guest->host: the command's stderr */
-	WIRE_EXIT = 5,    /* guest->host: struct wire_exit; the last data frame */
-	WIRE_SIGNAL = 6,  /* host->guest: u32 signal number for the command's group */
-	WIRE_WINSIZE = 7, /* host->guest: u16 rows, u16 cols */
-	WIRE_BYE = 8,     /* host->guest: EXIT received, power off now */
-	WIRE_LOG = 9,     /* guest->host: one line from wisp-init for the user */
-	WIRE_TRACE = 10,  /* guest->host: "step=microseconds\n" lines, before EXIT */
-	WIRE_EXEC = 11,   /* host->agent: "wisp.KEY=VALUE ..." as on the kernel command line */
+	WIRE_HELLO = 1,     /* guest->host: u32 version; the command is about to start */
+	WIRE_STDIN = 2,     /* host->guest: bytes for the command; empty = end of input */
+	WIRE_STDOUT = 3,    /* guest->host: the command's stdout (or its tty) */
+	WIRE_STDERR = 4,    /* guest->host: the command's stderr */
+	WIRE_EXIT = 5,      /* guest->host: struct wire_exit; the last data frame */
+	WIRE_SIGNAL = 6,    /* host->guest: u32 signal number for the command's group */
+	WIRE_WINSIZE = 7,   /* host->guest: u16 rows, u16 cols */
+	WIRE_BYE = 8,       /* host->guest: EXIT received, power off now */
+	WIRE_LOG = 9,       /* guest->host: one line from wisp-init for the user */
+	WIRE_TRACE = 10,    /* guest->host: "step=microseconds\n" lines, before EXIT */
+	WIRE_EXEC = 11,     /* host->agent: "wisp.KEY=VALUE ..." as on the kernel command line */
 	WIRE_SHUTDOWN = 12, /* host->agent: power the VM off in order */
 };
 

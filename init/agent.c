@@ -3,10 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -137,7 +137,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			session_send(&s, WIRE_TRACE, text, (uint32_t)len);
 			uint8_t p[8] = { WIFEXITED(status) ? WIRE_EXITED : WIRE_SIGNALED };
 			wire_put_u32(p + 4, (uint32_t)(WIFEXITED(status) ? WEXITSTATUS(status)
-									: WTERMSIG(status)));
+									 : WTERMSIG(status)));
 			session_send(&s, WIRE_EXIT, p, sizeof(p));
 			reported = 1;
 		}
@@ -235,7 +235,8 @@ static void announce_ready(int listener, const void *notice, size_t len)
 	/* It may outlive the agent: a new agent must be able to listen. */
 	close(listener);
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = WIRE_READY_PORT,
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = WIRE_READY_PORT,
 				 .svm_cid = VMADDR_CID_HOST };
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		_exit(1); /* nobody waits for it: not an error */
@@ -323,7 +324,8 @@ pid_t agent_start(const void *notice, size_t notice_len)
 	int listener = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listener < 0)
 		return -1; /* no vsock in this VM: not an error */
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = WIRE_AGENT_PORT,
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = WIRE_AGENT_PORT,
 				 .svm_cid = VMADDR_CID_ANY };
 	if (bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(listener, 64) < 0) {
 		log_warn("agent: listen on vsock port %d: %s", WIRE_AGENT_PORT, strerror(errno));

@@ -65,7 +65,8 @@ void clock_slew_timex(int64_t offset_ns, int64_t rtt_ns, struct timex *tx)
 		offset_ns = -CLOCK_SLEW_MAX_NS;
 	int64_t est_us = rtt_ns > 0 ? rtt_ns / 2 / NS_PER_US : 0;
 	*tx = (struct timex){ 0 };
-	tx->modes = ADJ_OFFSET | ADJ_NANO | ADJ_STATUS | ADJ_TIMECONST | ADJ_ESTERROR | ADJ_MAXERROR;
+	tx->modes = ADJ_OFFSET | ADJ_NANO | ADJ_STATUS | ADJ_TIMECONST | ADJ_ESTERROR |
+		    ADJ_MAXERROR;
 	tx->offset = (long)offset_ns;
 	/* The PLL takes ADJ_OFFSET; FREQHOLD keeps it from also learning a
 	 * frequency from measurements this far apart. */

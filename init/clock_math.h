@@ -30,7 +30,13 @@
  * written for this boot (a command line reused from an earlier launch). */
 #define CLOCK_STAMP_STALE_NS (60 * NS_PER_S)
 
-enum clock_source { CLOCK_SRC_NONE, CLOCK_SRC_PTP, CLOCK_SRC_VSOCK, CLOCK_SRC_CMDLINE, CLOCK_SRC_RTC };
+enum clock_source {
+	CLOCK_SRC_NONE,
+	CLOCK_SRC_PTP,
+	CLOCK_SRC_VSOCK,
+	CLOCK_SRC_CMDLINE,
+	CLOCK_SRC_RTC
+};
 
 /* One exchange: the guest sent at t_send and had the answer at t_recv
  * (MONOTONIC_RAW); the host's CLOCK_REALTIME was `host` somewhere between.

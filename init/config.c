@@ -74,7 +74,8 @@ static int decode_list(char *text, char **list, int max)
 	return count;
 }
 
-static int parse_uint(const char *s, char stop, unsigned long max, unsigned long *v, const char **end)
+static int parse_uint(const char *s, char stop, unsigned long max, unsigned long *v,
+		      const char **end)
 {
 	if (*s < '0' || *s > '9')
 		return -1;
@@ -217,7 +218,9 @@ static int parse_share(char *item, struct share *sh)
 		sh->ro = 0;
 	else
 		return -1;
-	static const char *const caches[] = { "none", "mmap", "loose", "fscache", "auto", "always" };
+	static const char *const caches[] = {
+		"none", "mmap", "loose", "fscache", "auto", "always"
+	};
 	int known = 0;
 	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
 		known |= !strcmp(field[3], caches[i]);
@@ -239,6 +242,7 @@ static int key_shares(struct config *c, char *v)
 	for (int i = 0; i < n; i++)
 		if (parse_share(list[i], &shares[i]) < 0)
 			return -1;
+	/* cppcheck-suppress uninitvar ; parse_share filled shares[0..n) */
 	memcpy(c->shares, shares, sizeof(shares[0]) * (size_t)n);
 	c->nshares = (size_t)n;
 	return 0;
@@ -327,12 +331,11 @@ static const struct {
 	const char *name;
 	int (*parse)(struct config *c, char *value);
 } keys[] = {
-	{ "cmd", key_cmd },           { "env", key_env },     { "cwd", key_cwd },
-	{ "tty", key_tty },           { "stdin", key_stdin }, { "user", key_user },
-	{ "hostname", key_hostname }, { "nonce", key_nonce }, { "io", key_io },
-	{ "debug", key_debug },       { "shares", key_shares },
-	{ "timesync", key_timesync }, { "timeport", key_timeport }, { "now", key_now },
-	{ "poweroff", key_poweroff },
+	{ "cmd", key_cmd },           { "env", key_env },       { "cwd", key_cwd },
+	{ "tty", key_tty },           { "stdin", key_stdin },   { "user", key_user },
+	{ "hostname", key_hostname }, { "nonce", key_nonce },   { "io", key_io },
+	{ "debug", key_debug },       { "shares", key_shares }, { "timesync", key_timesync },
+	{ "timeport", key_timeport }, { "now", key_now },       { "poweroff", key_poweroff },
 };
 
 /* Warnings quote at most this much of what they did not understand. */

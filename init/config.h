@@ -41,11 +41,11 @@ struct config {
 	char *env[CONFIG_MAX_ENV + 1];   /* K=V set on top of the defaults */
 	char *cwd;                       /* NULL: / */
 	char *hostname;
-	char *nonce;                     /* tags the console exit marker */
-	int tty;                         /* run the command on a pty */
-	unsigned short rows, cols;       /* its initial size */
-	int stdin_open;                  /* the host forwards stdin */
-	int poweroff;                    /* EXEC: end the VM once the host has the status */
+	char *nonce;               /* tags the console exit marker */
+	int tty;                   /* run the command on a pty */
+	unsigned short rows, cols; /* its initial size */
+	int stdin_open;            /* the host forwards stdin */
+	int poweroff;              /* EXEC: end the VM once the host has the status */
 	int has_user;
 	uid_t uid;
 	gid_t gid;
@@ -53,10 +53,10 @@ struct config {
 	int debug;
 	struct share shares[CONFIG_MAX_SHARES];
 	size_t nshares;
-	unsigned timesync_s;             /* resync interval; 0: no resync, no exec check */
-	unsigned timeport;               /* the host time service's vsock port */
-	int has_now;                     /* wisp.now: the host's clock at launch */
-	long long now_ns;                /* ... in ns since the epoch */
+	unsigned timesync_s; /* resync interval; 0: no resync, no exec check */
+	unsigned timeport;   /* the host time service's vsock port */
+	int has_now;         /* wisp.now: the host's clock at launch */
+	long long now_ns;    /* ... in ns since the epoch */
 
 	char *storage; /* every string above points in here */
 	size_t nwarnings;

@@ -72,7 +72,8 @@ static void console_raw(int fd)
 
 static int open_channel(const struct config *c)
 {
-	if (c->io == IO_CONSOLE || c->io == IO_VSOCK || (c->io == IO_AUTO && !channel_ports_exist()))
+	if (c->io == IO_CONSOLE || c->io == IO_VSOCK ||
+	    (c->io == IO_AUTO && !channel_ports_exist()))
 		return -1;
 	return channel_open(CHANNEL_WAIT_MS);
 }

@@ -21,7 +21,8 @@ static const struct basic_mount basics[] = {
 	{ "proc", "/proc", "proc", NOSUID_NODEV | MS_NOEXEC, NULL, 0 },
 	{ "sysfs", "/sys", "sysfs", NOSUID_NODEV | MS_NOEXEC, NULL, 0 },
 	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0 },
-	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5", 0 },
+	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5",
+	  0 },
 	{ "shm", "/dev/shm", "tmpfs", NOSUID_NODEV, "mode=1777", 0 },
 	{ "run", "/run", "tmpfs", NOSUID_NODEV, "mode=0755", 0 },
 	{ "tmp", "/tmp", "tmpfs", NOSUID_NODEV, "mode=1777", 0 },
@@ -55,9 +56,10 @@ void mount_basics(void)
  * costs time (under TCG, most of the shutdown's). */
 static int memory_only(const char *type)
 {
-	static const char *const types[] = { "proc",    "sysfs",  "devtmpfs", "devpts", "tmpfs",
-					     "ramfs",   "cgroup", "cgroup2",  "mqueue", "debugfs",
-					     "tracefs", "bpf",    "configfs", "securityfs" };
+	static const char *const types[] = { "proc",     "sysfs",     "devtmpfs", "devpts",
+					     "tmpfs",    "ramfs",     "cgroup",   "cgroup2",
+					     "mqueue",   "debugfs",   "tracefs",  "bpf",
+					     "configfs", "securityfs" };
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (!strcmp(type, types[i]))
 			return 1;

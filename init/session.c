@@ -203,7 +203,8 @@ void session_event(struct session *s, uint32_t tag, uint32_t events)
 	switch (tag) {
 	case TAG_CHAN:
 		/* A hang-up with no room to read would be reported forever. */
-		if (s->chan >= 0 && (events & (EPOLLHUP | EPOLLERR)) && queue_room(&s->from_host) == 0)
+		if (s->chan >= 0 && (events & (EPOLLHUP | EPOLLERR)) &&
+		    queue_room(&s->from_host) == 0)
 			channel_gone(s, "hang-up");
 		if (s->chan >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 			read_channel(s);

@@ -21,8 +21,8 @@ struct session {
 	int chan; /* the host channel, -1 when absent or gone */
 	struct command *cmd;
 	struct queue to_host, from_host, to_cmd;
-	int stdin_ended;  /* the host sent end of input */
-	int bye;          /* the host acknowledged EXIT */
+	int stdin_ended; /* the host sent end of input */
+	int bye;         /* the host acknowledged EXIT */
 	/* Output the command wrote before it ended that is still to be read:
 	 * it is owed to the host however slowly the host reads. */
 	size_t owed_out, owed_err;

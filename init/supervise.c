@@ -112,7 +112,8 @@ static void reap(struct pid1 *p)
 			if (pid == p->agent) {
 				p->agent = -1;
 				if (p->phase == RUNNING) {
-					log_warn("the agent died (status %d): restarting it", status);
+					log_warn("the agent died (status %d): restarting it",
+						 status);
 					p->agent = agent_start(NULL, 0);
 				}
 			}
@@ -147,8 +148,8 @@ static void on_signals(struct pid1 *p)
 			break; /* reaped below, once for any number of them */
 		case SIGHUP:
 			/* Forwarded as it is: the command decides. */
-			if (p->phase == RUNNING && p->cmd->pid > 0 && kill(-p->cmd->pid, SIGHUP) < 0 &&
-			    errno != ESRCH)
+			if (p->phase == RUNNING && p->cmd->pid > 0 &&
+			    kill(-p->cmd->pid, SIGHUP) < 0 && errno != ESRCH)
 				log_warn("kill: %s", strerror(errno));
 			break;
 		case SIGTERM:
@@ -267,8 +268,15 @@ static void add_fd(int epfd, int fd, uint32_t tag)
 void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
 	       struct command *cmd, struct trace *trace, pid_t agent)
 {
-	struct pid1 p = { .cfg = c, .s = s, .cmd = cmd, .trace = trace, .agent = agent, .sigfd = sigfd,
-			  .console_fd = console_fd, .phase = RUNNING, .children_left = 1 };
+	struct pid1 p = { .cfg = c,
+			  .s = s,
+			  .cmd = cmd,
+			  .trace = trace,
+			  .agent = agent,
+			  .sigfd = sigfd,
+			  .console_fd = console_fd,
+			  .phase = RUNNING,
+			  .children_left = 1 };
 	p.epfd = epoll_create1(EPOLL_CLOEXEC);
 	p.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (p.epfd < 0 || p.timerfd < 0) {

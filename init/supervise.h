@@ -15,7 +15,7 @@
 int signals_setup(void);
 
 /* Runs until power-off; never returns. */
-_Noreturn void supervise(const struct config *c, int sigfd, int console_fd,
-			 struct session *s, struct command *cmd, struct trace *trace, pid_t agent);
+_Noreturn void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
+			 struct command *cmd, struct trace *trace, pid_t agent);
 
 #endif

@@ -75,8 +75,8 @@ struct report {
 	int measured; /* offset_ns and rtt_ns are known */
 	int64_t offset_ns, rtt_ns;
 	int64_t step_ns, slew_ns;
-	int quiet;       /* the host has no time service at all (no vsock) */
-	char why[96];    /* why the host could not be asked */
+	int quiet;    /* the host has no time service at all (no vsock) */
+	char why[96]; /* why the host could not be asked */
 };
 
 static int64_t now_ns(clockid_t id)
@@ -96,7 +96,9 @@ static int vsock_connect(unsigned port, int64_t deadline, struct report *r)
 		snprintf(r->why, sizeof(r->why), "vsock: %s", strerror(errno));
 		return -1;
 	}
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = port,
+				 .svm_cid = VMADDR_CID_HOST };
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
 		return fd;
 	int err = errno;
@@ -113,7 +115,8 @@ static int vsock_connect(unsigned port, int64_t deadline, struct report *r)
 			return fd;
 	}
 	/* No vsock device, or no transport to the host: nothing to say. */
-	r->quiet = err == ENODEV || err == ENETUNREACH || err == EHOSTUNREACH || err == EAFNOSUPPORT;
+	r->quiet = err == ENODEV || err == ENETUNREACH || err == EHOSTUNREACH ||
+		   err == EAFNOSUPPORT;
 	snprintf(r->why, sizeof(r->why), "connect to vsock port %u: %s", port, strerror(err));
 	close(fd);
 	return -1;
@@ -181,7 +184,8 @@ static int vsock_samples(int fd, int n, uint64_t *seq, int64_t deadline, struct 
 {
 	struct clock_sample s[MAX_SAMPLES];
 	int got = 0, err = 0;
-	while (got < n && got < MAX_SAMPLES && (err = exchange(fd, (*seq)++, deadline, &s[got], r)) == 0)
+	while (got < n && got < MAX_SAMPLES &&
+	       (err = exchange(fd, (*seq)++, deadline, &s[got], r)) == 0)
 		got++;
 	if (err == BAD_ANSWER || got == 0)
 		return -1;
@@ -258,8 +262,7 @@ static int lock_clock(int64_t deadline)
 }
 
 /* Steps or slews the clock to the host's as sample s tells it. */
-static void correct(const struct clock_sample *s, int may_slew, int64_t deadline,
-		    struct report *r)
+static void correct(const struct clock_sample *s, int may_slew, int64_t deadline, struct report *r)
 {
 	int lock = lock_clock(deadline);
 	if (lock == -2) {
@@ -343,8 +346,12 @@ static void sync_fallback(const struct config *c, int64_t deadline, struct repor
 	if (fd >= 0) {
 		struct rtc_time rt;
 		if (ioctl(fd, RTC_RD_TIME, &rt) == 0) {
-			struct tm tm = { .tm_sec = rt.tm_sec, .tm_min = rt.tm_min, .tm_hour = rt.tm_hour,
-					 .tm_mday = rt.tm_mday, .tm_mon = rt.tm_mon, .tm_year = rt.tm_year };
+			struct tm tm = { .tm_sec = rt.tm_sec,
+					 .tm_min = rt.tm_min,
+					 .tm_hour = rt.tm_hour,
+					 .tm_mday = rt.tm_mday,
+					 .tm_mon = rt.tm_mon,
+					 .tm_year = rt.tm_year };
 			time_t t = timegm(&tm);
 			have_rtc = t != (time_t)-1;
 			rtc_now = (int64_t)t * NS_PER_S + RTC_HALF_SECOND_NS;
@@ -354,7 +361,8 @@ static void sync_fallback(const struct config *c, int64_t deadline, struct repor
 	r->source = clock_pick_fallback(c->has_now, stamp_now, have_rtc, rtc_now);
 	if (r->source == CLOCK_SRC_NONE)
 		return;
-	struct clock_sample s = { .t_send = raw, .t_recv = raw,
+	struct clock_sample s = { .t_send = raw,
+				  .t_recv = raw,
 				  .host = r->source == CLOCK_SRC_RTC ? rtc_now : stamp_now };
 	correct(&s, 0, deadline, r);
 }
@@ -376,9 +384,10 @@ void timesync_boot(const struct config *c, struct trace *t)
 {
 	struct report r = { .port = c->timeport };
 	if (sync_from_host(&boot_plan, &r) == 0) {
-		log_info("clock: from %s, stepped %+lld us, now off by %+lld us (round trip %lld us)",
-			 clock_source_name(r.source), (long long)(r.step_ns / NS_PER_US),
-			 (long long)(r.offset_ns / NS_PER_US), (long long)(r.rtt_ns / NS_PER_US));
+		log_info(
+			"clock: from %s, stepped %+lld us, now off by %+lld us (round trip %lld us)",
+			clock_source_name(r.source), (long long)(r.step_ns / NS_PER_US),
+			(long long)(r.offset_ns / NS_PER_US), (long long)(r.rtt_ns / NS_PER_US));
 		note(t, &r);
 		return;
 	}
@@ -421,9 +430,10 @@ int timesync_timer(const struct config *c)
 static void log_report(const struct plan *p, const struct report *r)
 {
 	log_info("clock: %s from %s: off by %+lld us (round trip %lld us), stepped %+lld us, "
-		 "slewing %+lld us", p->name, clock_source_name(r->source),
-		 (long long)(r->offset_ns / NS_PER_US), (long long)(r->rtt_ns / NS_PER_US),
-		 (long long)(r->step_ns / NS_PER_US), (long long)(r->slew_ns / NS_PER_US));
+		 "slewing %+lld us",
+		 p->name, clock_source_name(r->source), (long long)(r->offset_ns / NS_PER_US),
+		 (long long)(r->rtt_ns / NS_PER_US), (long long)(r->step_ns / NS_PER_US),
+		 (long long)(r->slew_ns / NS_PER_US));
 }
 
 void timesync_tick(int fd, const struct config *c, int resync)

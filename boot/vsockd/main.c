@@ -136,12 +136,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		default:
-			fprintf(stderr, "usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
+			fprintf(stderr,
+				"usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
 			return 2;
 		}
 	}
 	if ((vhost < 0 && !vhost_path) || !uds) {
-		fprintf(stderr, "usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
+		fprintf(stderr,
+			"usage: wisp-vsockd --vhost-fd N|--vhost-socket PATH --uds PATH [--cid N]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -196,7 +198,8 @@ int main(int argc, char **argv)
 					goto done; /* QEMU is gone: so is this VM */
 				const char *why = vu_check(&m, VU_NQUEUES);
 				if (why) {
-					log_msg("ignoring vhost-user request %u: %s", m.request, why);
+					log_msg("ignoring vhost-user request %u: %s", m.request,
+						why);
 					vu_close_fds(&m);
 					continue;
 				}
@@ -210,13 +213,15 @@ int main(int argc, char **argv)
 				time_service_run(ts);
 			} else if (tag == TAG_LISTEN) {
 				int fd;
-				while ((fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+				while ((fd = accept4(listener, NULL, NULL,
+						     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 					vsock_dev_accept(vs, fd);
 			} else {
 				/* The pump below drains tx: a packet handled here could
 				 * free a connection a later ev[] entry points to. */
 				int q = tag == TAG_KICK_RX ? VQ_RX : VQ_TX;
-				if (read(dev.vq[q].kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+				if (read(dev.vq[q].kick_fd, &count, sizeof(count)) < 0 &&
+				    errno != EAGAIN)
 					log_msg("kick: %s", strerror(errno));
 			}
 		}

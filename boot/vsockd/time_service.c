@@ -16,7 +16,7 @@
 #define READ_CHUNK 256
 
 struct time_conn {
-	int fd; /* -1: the slot is free */
+	int fd;                    /* -1: the slot is free */
 	unsigned long long opened; /* order of arrival, to close the oldest */
 	struct time_wire_rx rx;
 };

@@ -81,7 +81,8 @@ const char *vu_check(const struct vu_msg *m, unsigned nqueues)
 	}
 	case VU_GET_CONFIG:
 	case VU_SET_CONFIG:
-		if (m->size < 12 || m->p.config.size > VU_MAX_CONFIG || m->size != 12 + m->p.config.size)
+		if (m->size < 12 || m->p.config.size > VU_MAX_CONFIG ||
+		    m->size != 12 + m->p.config.size)
 			return "bad payload size";
 		return m->nfds ? "unexpected fds" : NULL;
 	case VU_SET_LOG_BASE:
@@ -99,7 +100,9 @@ int vu_recv(int sock, struct vu_msg *m)
 		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf) };
 	m->nfds = 0;
 	ssize_t n;

@@ -32,15 +32,15 @@ struct conn {
 	uint32_t host_port, guest_port;
 	char line[32];
 	size_t line_len;
-	struct queue to_fd;        /* guest bytes not yet written to fd */
+	struct queue to_fd; /* guest bytes not yet written to fd */
 	uint32_t fwd_cnt, fwd_cnt_sent, tx_cnt;
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
-	int readable, writable;    /* edge-triggered readiness not yet used up */
-	int guest_done_sending;    /* SHUTDOWN(SEND) from the guest */
-	int fd_shut;               /* ...passed on: shutdown(fd, SHUT_WR) done */
+	int readable, writable; /* edge-triggered readiness not yet used up */
+	int guest_done_sending; /* SHUTDOWN(SEND) from the guest */
+	int fd_shut;            /* ...passed on: shutdown(fd, SHUT_WR) done */
 	int host_eof, shutdown_sent;
-	int credit_requested;      /* asked the guest for credit since it last had room */
-	int dead;                  /* freed at the end of the epoll batch */
+	int credit_requested; /* asked the guest for credit since it last had room */
+	int dead;             /* freed at the end of the epoll batch */
 };
 
 struct ctl {
@@ -55,7 +55,7 @@ struct vsock_dev {
 	const char *uds;
 	int epfd;
 	struct conn *conns;
-	struct conn *dead;         /* closed, not yet freed (see conn_free) */
+	struct conn *dead; /* closed, not yet freed (see conn_free) */
 	size_t nconns;
 	int conns_full_said, ctl_full_said; /* one log line per episode, not per packet */
 	struct ctl ctl[MAX_CTL];
@@ -63,8 +63,8 @@ struct vsock_dev {
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
-	int debug; /* WISP_VSOCKD_DEBUG=1: a line per packet */
-	uint32_t local_port;          /* served in this process, not at <uds>_P */
+	int debug;           /* WISP_VSOCKD_DEBUG=1: a line per packet */
+	uint32_t local_port; /* served in this process, not at <uds>_P */
 	int (*local_open)(void *ctx);
 	void *local_ctx;
 };
@@ -155,7 +155,8 @@ static struct conn *conn_new(struct vsock_dev *v, int fd, enum conn_state st)
 	}
 	c->fd = fd;
 	c->state = st;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.ptr = c };
 	if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_msg("epoll_ctl: %s", strerror(errno));
 		queue_free(&c->to_fd);
@@ -426,9 +427,14 @@ static int put_chain(const struct chain *ch, const uint8_t *buf, size_t len)
 static void fill_hdr(struct vsock_dev *v, struct vsock_hdr *h, struct conn *c, uint32_t host_port,
 		     uint32_t guest_port, uint16_t op, uint32_t flags, uint32_t len)
 {
-	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = v->vu->guest_cid,
-				 .src_port = host_port, .dst_port = guest_port, .len = len,
-				 .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags };
+	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID,
+				 .dst_cid = v->vu->guest_cid,
+				 .src_port = host_port,
+				 .dst_port = guest_port,
+				 .len = len,
+				 .type = VSOCK_TYPE_STREAM,
+				 .op = op,
+				 .flags = flags };
 	if (c) {
 		h->buf_alloc = CONN_BUF_ALLOC;
 		h->fwd_cnt = c->fwd_cnt;
@@ -448,7 +454,8 @@ static int send_ctl(struct vsock_dev *v, struct vq *vq)
 	struct vsock_hdr h;
 	fill_hdr(v, &h, k->conn, k->host_port, k->guest_port, k->op, k->flags, 0);
 	if (v->debug)
-		log_msg("host %u -> guest %u: op %u flags %u", k->host_port, k->guest_port, k->op, k->flags);
+		log_msg("host %u -> guest %u: op %u flags %u", k->host_port, k->guest_port, k->op,
+			k->flags);
 	vsock_hdr_put(v->pkt, &h);
 	if (put_chain(&ch, v->pkt, VSOCK_HDR_SIZE) < 0) {
 		vq_push(vq, ch.head, 0);
@@ -499,7 +506,8 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	}
 	if (n <= 0) {
 		if (v->debug)
-			log_msg("host %u fd %d: read %zd (%s)", c->host_port, c->fd, n, n < 0 ? strerror(errno) : "EOF");
+			log_msg("host %u fd %d: read %zd (%s)", c->host_port, c->fd, n,
+				n < 0 ? strerror(errno) : "EOF");
 		vq_unpop(vq);
 		c->readable = 0;
 		c->host_eof = 1;

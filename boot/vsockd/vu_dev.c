@@ -77,8 +77,9 @@ static void map_rings(struct vu_dev *d, int q)
 		return;
 	vq->desc = translate(d, a->desc, sizeof(struct vring_desc) * vq->num, 1);
 	vq->avail = translate(d, a->avail, sizeof(struct vring_avail) + 2 * vq->num + 2, 1);
-	vq->used = translate(d, a->used,
-			     sizeof(struct vring_used) + sizeof(struct vring_used_elem) * vq->num + 2, 1);
+	vq->used = translate(
+		d, a->used,
+		sizeof(struct vring_used) + sizeof(struct vring_used_elem) * vq->num + 2, 1);
 	const char *why = NULL;
 	if (!vq->desc || !vq->avail || !vq->used)
 		why = "outside guest memory";
@@ -107,8 +108,11 @@ static int set_mem_table(struct vu_dev *d, struct vu_msg *m)
 			unmap_all(d);
 			return -1;
 		}
-		*r = (struct vu_mem_region){ .gpa = in->guest_addr, .size = in->size,
-					     .qva = in->qemu_addr, .map = map, .map_len = len,
+		*r = (struct vu_mem_region){ .gpa = in->guest_addr,
+					     .size = in->size,
+					     .qva = in->qemu_addr,
+					     .map = map,
+					     .map_len = len,
 					     .host = (uint8_t *)map + in->mmap_offset };
 		d->nregions = i + 1;
 	}

@@ -18,8 +18,8 @@
 
 struct vu_mem_region {
 	uint64_t gpa, size, qva;
-	uint8_t *host;   /* where gpa is mapped here */
-	void *map;       /* the whole mapping, for munmap */
+	uint8_t *host; /* where gpa is mapped here */
+	void *map;     /* the whole mapping, for munmap */
 	size_t map_len;
 };
 

@@ -20,7 +20,8 @@ static void requests(const uint8_t *data, size_t size)
 		for (size_t used = 0; used < chunk;) {
 			int status;
 			uint64_t seq = 0;
-			size_t n = time_wire_rx_feed(&rx, data + at + used, chunk - used, &status, &seq);
+			size_t n = time_wire_rx_feed(&rx, data + at + used, chunk - used, &status,
+						     &seq);
 			if (n == 0 || n > chunk - used || rx.have > TIME_WIRE_REQUEST_SIZE)
 				__builtin_trap();
 			used += n;

@@ -79,8 +79,8 @@ static uint8_t scratch[HOST_CHUNK];
  * the guest-side listeners, one nobody listens on, the extremes. */
 static uint32_t port(struct in *in)
 {
-	static const uint32_t ports[] = { 1024, 1025, 1026, LISTEN_A, LISTEN_B,
-					  5002, 52, 0, 0xffffffffu };
+	static const uint32_t ports[] = { 1024, 1025, 1026, LISTEN_A,   LISTEN_B,
+					  5002, 52,   0,    0xffffffffu };
 	uint8_t b = u8(in);
 	return b < 0xf0 ? ports[b % (sizeof(ports) / sizeof(ports[0]))] : u32(in);
 }
@@ -285,7 +285,8 @@ static void act_rx(struct in *in)
 		struct dsc d[3];
 		uint32_t at = 0;
 		for (int i = 0; i < parts; i++) {
-			uint32_t end = i == parts - 1 ? size : size / (uint32_t)parts * (uint32_t)(i + 1);
+			uint32_t end = i == parts - 1 ? size
+						      : size / (uint32_t)parts * (uint32_t)(i + 1);
 			d[i] = (struct dsc){ fg_alloc_desc(g, VQ_RX), gpa + at, end - at,
 					     VRING_DESC_F_WRITE, 0 };
 			if (i > 0) {
@@ -419,7 +420,8 @@ static void mem_table(struct in *in)
 	m.size = 8 + n * sizeof(struct vu_region);
 	m.p.mem.nregions = n;
 	m.p.mem.regions[0] = (struct vu_region){ FG_R0_GPA, FG_R0_SIZE, FG_R0_QVA, 0 };
-	m.p.mem.regions[1] = (struct vu_region){ FG_R1_GPA, FG_R1_SIZE, FG_R1_QVA, FG_R1_MMAP_OFFSET };
+	m.p.mem.regions[1] = (struct vu_region){ FG_R1_GPA, FG_R1_SIZE, FG_R1_QVA,
+						 FG_R1_MMAP_OFFSET };
 	if (how == 2) /* region 1 moved: buffers now land elsewhere */
 		m.p.mem.regions[1].guest_addr += 0x1000ull * (1 + u8(in));
 	for (uint32_t i = 0; i < n; i++)
@@ -488,7 +490,8 @@ static void setup(struct in *in)
 {
 	struct fg_conf c;
 	fg_default_conf(&c);
-	uint8_t sizes[2] = { u8(in), u8(in) }, own = u8(in);
+	const uint8_t sizes[2] = { u8(in), u8(in) };
+	uint8_t own = u8(in);
 	for (int q = 0; q < VU_NQUEUES; q++) {
 		c.q[q].num = 1u << ((sizes[q] + 7) % 9); /* 0 is the usual 128 */
 		if (own & (1 << q))
@@ -517,9 +520,10 @@ static void teardown(void)
 
 /* FG_LOG=1 shows the actions along with the daemon's log lines. */
 static int trace;
-static const char *const action_names[] = { "tx", "tx", "desc", "avail", "avail_idx", "mem", "rx",
-					     "run", "host_connect", "host_io", "host_accept",
-					     "vhost", "run" };
+static const char *const action_names[] = { "tx",           "tx",      "desc",        "avail",
+					    "avail_idx",    "mem",     "rx",          "run",
+					    "host_connect", "host_io", "host_accept", "vhost",
+					    "run" };
 
 /* The temp directory goes on a normal exit and when a sanitizer reports. */
 static void cleanup(void)

@@ -92,7 +92,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 4 || (strcmp(argv[1], "offset") && strcmp(argv[1], "watch"))) {
-		fprintf(stderr, "usage: clock_probe offset CID PORT [N] | watch CID PORT MS | now\n");
+		fprintf(stderr,
+			"usage: clock_probe offset CID PORT [N] | watch CID PORT MS | now\n");
 		return 2;
 	}
 	int watch = !strcmp(argv[1], "watch");

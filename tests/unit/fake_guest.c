@@ -160,7 +160,8 @@ int fg_set_ring(struct fake_guest *g, int q, const struct fg_ring_conf *rc)
 {
 	g->ring[q].c = *rc;
 	struct vu_msg m = fg_msg(VU_SET_VRING_ADDR, sizeof(struct vu_addr));
-	m.p.addr = (struct vu_addr){ .index = (uint32_t)q, .desc = fg_gpa_to_qva(rc->desc),
+	m.p.addr = (struct vu_addr){ .index = (uint32_t)q,
+				     .desc = fg_gpa_to_qva(rc->desc),
 				     .used = fg_gpa_to_qva(rc->used),
 				     .avail = fg_gpa_to_qva(rc->avail) };
 	int r = vring_state(g, VU_SET_VRING_NUM, q, rc->num);
@@ -173,7 +174,8 @@ static int set_mem_table(struct fake_guest *g)
 	struct vu_msg m = fg_msg(VU_SET_MEM_TABLE, 8 + 2 * sizeof(struct vu_region));
 	m.p.mem.nregions = 2;
 	m.p.mem.regions[0] = (struct vu_region){ FG_R0_GPA, FG_R0_SIZE, FG_R0_QVA, 0 };
-	m.p.mem.regions[1] = (struct vu_region){ FG_R1_GPA, FG_R1_SIZE, FG_R1_QVA, FG_R1_MMAP_OFFSET };
+	m.p.mem.regions[1] = (struct vu_region){ FG_R1_GPA, FG_R1_SIZE, FG_R1_QVA,
+						 FG_R1_MMAP_OFFSET };
 	m.fds[0] = dup(g->memfd);
 	m.fds[1] = dup(g->memfd);
 	m.nfds = 2;
@@ -246,8 +248,8 @@ static uint32_t get32(struct fake_guest *g, uint64_t gpa)
 	return v;
 }
 
-void fg_desc(struct fake_guest *g, int q, uint16_t idx, uint64_t addr, uint32_t len,
-	     uint16_t flags, uint16_t next)
+void fg_desc(struct fake_guest *g, int q, uint16_t idx, uint64_t addr, uint32_t len, uint16_t flags,
+	     uint16_t next)
 {
 	struct vring_desc d = { .addr = addr, .len = len, .flags = flags, .next = next };
 	uint8_t *p = fg_ptr(g, g->ring[q].c.desc + 16ull * idx, sizeof(d));
@@ -304,9 +306,13 @@ int fg_used(struct fake_guest *g, int q, uint32_t *id, uint32_t *len)
 
 struct vsock_hdr fg_hdr(uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t buf_alloc)
 {
-	return (struct vsock_hdr){ .src_cid = FG_GUEST_CID, .dst_cid = VSOCK_HOST_CID,
-				   .src_port = src_port, .dst_port = dst_port,
-				   .type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = buf_alloc };
+	return (struct vsock_hdr){ .src_cid = FG_GUEST_CID,
+				   .dst_cid = VSOCK_HOST_CID,
+				   .src_port = src_port,
+				   .dst_port = dst_port,
+				   .type = VSOCK_TYPE_STREAM,
+				   .op = op,
+				   .buf_alloc = buf_alloc };
 }
 
 uint16_t fg_send(struct fake_guest *g, const struct vsock_hdr *h, const void *payload, size_t len)

@@ -109,8 +109,8 @@ uint64_t fg_gpa_to_qva(uint64_t gpa);
 uint8_t *fg_ptr(struct fake_guest *g, uint64_t gpa, uint64_t len);
 
 /* Ring access as a driver does it; writes outside guest RAM are skipped. */
-void fg_desc(struct fake_guest *g, int q, uint16_t idx, uint64_t addr, uint32_t len,
-	     uint16_t flags, uint16_t next);
+void fg_desc(struct fake_guest *g, int q, uint16_t idx, uint64_t addr, uint32_t len, uint16_t flags,
+	     uint16_t next);
 uint16_t fg_alloc_desc(struct fake_guest *g, int q);
 uint64_t fg_alloc_buf(struct fake_guest *g, int q, uint64_t len);
 void fg_avail(struct fake_guest *g, int q, uint16_t head);

@@ -116,9 +116,11 @@ static void test_fallback_prefers_the_launch_timestamp(void)
 	CHECK_INT(clock_pick_fallback(1, stamp, 1, stamp + 700 * MS), CLOCK_SRC_CMDLINE);
 	CHECK_INT(clock_pick_fallback(1, stamp, 1, 978307200LL * NS_PER_S), CLOCK_SRC_CMDLINE);
 	CHECK_INT(clock_pick_fallback(1, stamp, 0, 0), CLOCK_SRC_CMDLINE);
-	CHECK_INT(clock_pick_fallback(1, stamp, 1, stamp + CLOCK_STAMP_STALE_NS), CLOCK_SRC_CMDLINE);
+	CHECK_INT(clock_pick_fallback(1, stamp, 1, stamp + CLOCK_STAMP_STALE_NS),
+		  CLOCK_SRC_CMDLINE);
 	/* The RTC far later: the stamp is from an earlier launch. */
-	CHECK_INT(clock_pick_fallback(1, stamp, 1, stamp + CLOCK_STAMP_STALE_NS + 1), CLOCK_SRC_RTC);
+	CHECK_INT(clock_pick_fallback(1, stamp, 1, stamp + CLOCK_STAMP_STALE_NS + 1),
+		  CLOCK_SRC_RTC);
 	CHECK_INT(clock_pick_fallback(0, 0, 1, stamp), CLOCK_SRC_RTC);
 	CHECK_INT(clock_pick_fallback(0, 0, 0, 0), CLOCK_SRC_NONE);
 	CHECK_STR(clock_source_name(CLOCK_SRC_CMDLINE), "cmdline");
@@ -135,6 +137,8 @@ static void test_ptp_sys_offset_takes_the_tightest_bracket(void)
 {
 	/* Guest 3 ms behind the host. Readings: bracket 40 us, 10 us, 25 us. */
 	int64_t g = 1000 * NS_PER_S, off = 3 * MS;
+	/* One reading a line: each of the device's between two of the system's. */
+	/* clang-format off */
 	struct clock_ptp_time ts[7] = {
 		ptp(g),
 		ptp(g + 20 * US + off), /* bracket [0, 40] us */
@@ -144,6 +148,7 @@ static void test_ptp_sys_offset_takes_the_tightest_bracket(void)
 		ptp(g + 62 * US + off), /* [50, 75] */
 		ptp(g + 75 * US),
 	};
+	/* clang-format on */
 	struct clock_sample s;
 	int64_t raw_now = 77 * NS_PER_S, real_now = g + 100 * US;
 	CHECK_INT(clock_ptp_sys_sample(ts, 3, raw_now, real_now, &s), 0);
@@ -205,7 +210,8 @@ static void test_requests_are_reassembled_from_any_chunks(void)
 			for (size_t used = 0; used < len;) {
 				int status;
 				uint64_t seq;
-				used += time_wire_rx_feed(&rx, two + at + used, len - used, &status, &seq);
+				used += time_wire_rx_feed(&rx, two + at + used, len - used, &status,
+							  &seq);
 				if (status == TIME_RX_REQUEST && n < 2)
 					seqs[n++] = seq;
 				bad |= status == TIME_RX_BAD;

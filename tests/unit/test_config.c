@@ -93,8 +93,10 @@ static void test_env_cwd_user_tty(void)
 	const char *cwd[] = { "/tmp/with space", NULL };
 	char *e = encode(env), *w = encode(cwd);
 	char text[1024];
-	snprintf(text, sizeof(text), "wisp.env=%s wisp.cwd=%s wisp.user=1000:100 wisp.tty=50x132 "
-		 "wisp.hostname=box-1 wisp.nonce=0123abcd wisp.io=console", e, w);
+	snprintf(text, sizeof(text),
+		 "wisp.env=%s wisp.cwd=%s wisp.user=1000:100 wisp.tty=50x132 "
+		 "wisp.hostname=box-1 wisp.nonce=0123abcd wisp.io=console",
+		 e, w);
 	struct config c = { 0 };
 	parse(text, &c);
 	CHECK_STR(c.env[0], "A=1");
@@ -124,7 +126,8 @@ static void test_bad_input_warns_and_keeps_defaults(void)
 {
 	struct config c = { 0 };
 	parse("wisp.bogus=1 wisp.tty=0x80 wisp.user=-1 wisp.user=1:x wisp.cmd=%%% "
-	      "wisp.cwd=cmVsYXRpdmUA wisp.io=serial wisp.hostname=a/b wisp.nonce=XYZ", &c);
+	      "wisp.cwd=cmVsYXRpdmUA wisp.io=serial wisp.hostname=a/b wisp.nonce=XYZ",
+	      &c);
 	CHECK(c.argv[0] == NULL);
 	CHECK(c.cwd == NULL); /* "relative" is not absolute */
 	CHECK_INT(c.tty, 0);
@@ -161,7 +164,8 @@ static void test_time_keys(void)
 	CHECK_INT(c.nwarnings, 0);
 	/* Malformed: the defaults stay, one warning each. */
 	parse("wisp.timesync=-1 wisp.timesync=86401 wisp.timesync=1m wisp.timeport=0 "
-	      "wisp.now=1.1234567891 wisp.now=12. wisp.now=.5 wisp.now=0", &c);
+	      "wisp.now=1.1234567891 wisp.now=12. wisp.now=.5 wisp.now=0",
+	      &c);
 	CHECK_INT(c.timesync_s, 60);
 	CHECK_INT(c.timeport, 5254);
 	CHECK_INT(c.has_now, 0);

@@ -41,7 +41,9 @@ static int passes_fd(const struct vmm_launch *l, int from, int to)
 static void test_rtc_and_qmp_reach_qemu(void)
 {
 	struct run_opts o;
-	const char *w[] = { "--rtc", "2001-01-01T00:00:00", "--qmp", "/tmp/q,1.sock", "true", NULL };
+	const char *w[] = {
+		"--rtc", "2001-01-01T00:00:00", "--qmp", "/tmp/q,1.sock", "true", NULL
+	};
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
 	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1 };
@@ -51,8 +53,9 @@ static void test_rtc_and_qmp_reach_qemu(void)
 		CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
 		CHECK(has_arg(&l, "-rtc", "base=2001-01-01T00:00:00"));
 		CHECK(has_arg(&l, "-qmp", "unix:/tmp/q,,1.sock,server=on,wait=off"));
-		CHECK(has_arg(&l, "-M", m ? "q35,accel=tcg" :
-			      "microvm,accel=tcg,x-option-roms=off,acpi=off,rtc=on"));
+		CHECK(has_arg(&l, "-M",
+			      m ? "q35,accel=tcg"
+				: "microvm,accel=tcg,x-option-roms=off,acpi=off,rtc=on"));
 		CHECK(passes_fd(&l, 10, 3));
 		CHECK_INT(l.nfds, 1);
 		vmm_launch_free(&l);
@@ -76,8 +79,9 @@ static void test_devices_and_fds(void)
 	struct run_opts o;
 	const char *w[] = { "--fs", "virtiofs", "-v", "/a:/a", "-v", "/b:/b", "true", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
-	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet",
-				.vsock = 1 };
+	struct vm_spec spec = {
+		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .vsock = 1
+	};
 	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = 11, .shares = { 12, 13 } };
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-pc");
@@ -110,12 +114,16 @@ static void test_kcmdline(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
-	const char *w[] = { "-e", "HOSTVAR", "-e", "X=1", "-w", "/w", "--append", "last=1", "--",
-			    "echo", "hi", NULL };
+	const char *w[] = { "-e",       "HOSTVAR", "-e", "X=1",  "-w", "/w",
+			    "--append", "last=1",  "--", "echo", "hi", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	char *host_env[] = { "HOSTVAR=from host", NULL };
-	struct guest_setup g = { .o = &o, .nonce = "00ff", .stdin_open = 1, .tsc_khz = 2000000,
-				 .vmm = vmm_find("qemu-microvm"), .host_env = host_env };
+	struct guest_setup g = { .o = &o,
+				 .nonce = "00ff",
+				 .stdin_open = 1,
+				 .tsc_khz = 2000000,
+				 .vmm = vmm_find("qemu-microvm"),
+				 .host_env = host_env };
 	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
 	CHECK(strstr(line, " noreplace-smp") == NULL); /* a hypervisor: the kernel's choice */
 	g.tcg = 1;
@@ -125,7 +133,7 @@ static void test_kcmdline(void)
 	CHECK(strstr(line, " tsc_early_khz=2000000") != NULL);
 	CHECK(strstr(line, " pci=off") != NULL);
 	CHECK(strstr(line, " wisp.nonce=00ff") != NULL);
-	CHECK(strstr(line, " wisp.cmd=ZWNobwBoaQA=") != NULL);       /* "echo\0hi\0" */
+	CHECK(strstr(line, " wisp.cmd=ZWNobwBoaQA=") != NULL); /* "echo\0hi\0" */
 	CHECK(strstr(line, " wisp.env=SE9TVFZBUj1mcm9tIGhvc3QAWD0xAA==") != NULL);
 	CHECK(strstr(line, " wisp.cwd=L3cA") != NULL);
 	CHECK(strstr(line, " wisp.stdin=1") != NULL);
@@ -156,8 +164,14 @@ static void test_exec_keys(void)
 	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
 	const char *exec[] = { "-u", "5:6", "-w", "/w", "--", "echo", "hi", NULL };
 	CHECK_INT(parse_cmd(OPTS_EXEC, &o, exec), 0);
-	struct guest_setup g = { .o = &o, .nonce = "00", .serve = 1, .tty = 1, .rows = 30,
-				 .cols = 100, .vmm = vmm_find("qemu-microvm"), .term = "xterm-kitty" };
+	struct guest_setup g = { .o = &o,
+				 .nonce = "00",
+				 .serve = 1,
+				 .tty = 1,
+				 .rows = 30,
+				 .cols = 100,
+				 .vmm = vmm_find("qemu-microvm"),
+				 .term = "xterm-kitty" };
 	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
 	CHECK(strstr(line, " wisp.io=vsock") != NULL);
 	CHECK(strstr(line, "wisp.cmd") == NULL && strstr(line, "wisp.user") == NULL);

@@ -14,9 +14,17 @@
 
 static void test_header_roundtrip(void)
 {
-	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = 0x12345678, .dst_port = 5000,
-			       .len = 7, .type = 1, .op = VSOCK_OP_RW, .flags = 0,
-			       .buf_alloc = 262144, .fwd_cnt = 0xfffffff0 }, g;
+	struct vsock_hdr h = { .src_cid = 3,
+			       .dst_cid = 2,
+			       .src_port = 0x12345678,
+			       .dst_port = 5000,
+			       .len = 7,
+			       .type = 1,
+			       .op = VSOCK_OP_RW,
+			       .flags = 0,
+			       .buf_alloc = 262144,
+			       .fwd_cnt = 0xfffffff0 };
+	struct vsock_hdr g;
 	uint8_t p[VSOCK_HDR_SIZE];
 	vsock_hdr_put(p, &h);
 	CHECK(p[0] == 3 && p[8] == 2 && p[16] == 0x78 && p[19] == 0x12); /* little-endian */
@@ -55,7 +63,7 @@ static void test_credit(void)
 	CHECK_INT(vsock_credit(1000, 0, 0), 1000);
 	CHECK_INT(vsock_credit(1000, 0, 400), 600);
 	CHECK_INT(vsock_credit(1000, 400, 1400), 0);
-	CHECK_INT(vsock_credit(1000, 0, 5000), 0);             /* overrun: none */
+	CHECK_INT(vsock_credit(1000, 0, 5000), 0);              /* overrun: none */
 	CHECK_INT(vsock_credit(1000, 0xffffff00u, 0x100), 488); /* counters wrap */
 	CHECK_INT(vsock_credit(0, 0, 0), 0);
 }
@@ -210,7 +218,8 @@ static void test_connections_past_the_limit_are_reset(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LIMIT + 64) {
-		fprintf(stderr, "  skipped: %llu file descriptors are too few\n", (unsigned long long)rl.rlim_cur);
+		fprintf(stderr, "  skipped: %llu file descriptors are too few\n",
+			(unsigned long long)rl.rlim_cur);
 		return;
 	}
 	struct fake_guest *g = start();
@@ -270,7 +279,8 @@ static void test_guest_overrunning_its_credit_is_reset(void)
 	CHECK_INT(n, 0); /* EOF: the backend closed its end */
 	CHECK(sent - VSOCK_MAX_PAYLOAD <= got + resp.buf_alloc);
 	if (sent - VSOCK_MAX_PAYLOAD > got + resp.buf_alloc)
-		fprintf(stderr, "  sent %zu, host got %zu, buf_alloc %u\n", sent, got, resp.buf_alloc);
+		fprintf(stderr, "  sent %zu, host got %zu, buf_alloc %u\n", sent, got,
+			resp.buf_alloc);
 	close(host);
 	fg_stop(g);
 }
@@ -333,13 +343,13 @@ static void test_bad_descriptors_are_dropped(void)
 		uint32_t len;
 		uint16_t flags, next;
 	} bad[] = {
-		{ 0x40000000, VSOCK_HDR_SIZE, 0, 0 },                  /* far outside */
-		{ FG_R0_GPA + FG_R0_SIZE - 20, VSOCK_HDR_SIZE, 0, 0 }, /* runs off region 0 */
+		{ 0x40000000, VSOCK_HDR_SIZE, 0, 0 },                      /* far outside */
+		{ FG_R0_GPA + FG_R0_SIZE - 20, VSOCK_HDR_SIZE, 0, 0 },     /* runs off region 0 */
 		{ FG_R0_GPA + FG_R0_SIZE + 0x1000, VSOCK_HDR_SIZE, 0, 0 }, /* between regions */
-		{ pkt, 0xffffffffu, 0, 0 },                             /* huge */
-		{ ~0ull - 10, VSOCK_HDR_SIZE, 0, 0 },                   /* wraps */
-		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_NEXT, 0xffff },     /* next out of range */
-		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_INDIRECT, 0 },      /* not offered */
+		{ pkt, 0xffffffffu, 0, 0 },                                /* huge */
+		{ ~0ull - 10, VSOCK_HDR_SIZE, 0, 0 },                      /* wraps */
+		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_NEXT, 0xffff },        /* next out of range */
+		{ pkt, VSOCK_HDR_SIZE, VRING_DESC_F_INDIRECT, 0 },         /* not offered */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint16_t d = fg_alloc_desc(g, VQ_TX);
@@ -528,7 +538,7 @@ static void test_bad_rx_chain_does_not_hold_up_control_packets(void)
 	fg_post_rx(g, 1, 4096);
 	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, NO_LISTENER_PORT, 65536), r;
 	fg_send(g, &h, NULL, 0);
-	vsock_dev_pump(g->vs); /* one pass, as after one batch of events */
+	vsock_dev_pump(g->vs);                        /* one pass, as after one batch of events */
 	CHECK_INT(fg_recv(g, &r, NULL, 0, NULL), -1); /* the bad one, unused */
 	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
 	fg_stop(g);
