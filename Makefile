@@ -32,6 +32,9 @@ CONFIG_CORE := init/config.c common/base64.c
 CLOCK_CORE := init/clock_math.c
 OPTIONS_CORE := boot/options.c boot/vmm.c boot/vmm_qemu.c
 KCMDLINE_CORE := $(OPTIONS_CORE) boot/kcmdline.c common/base64.c
+# What the host parses of the guest's text: the ready notice, the trace,
+# console lines.
+GUEST_TEXT_CORE := $(WIRE_CORE) common/notice.c boot/trace.c boot/console.c
 VSOCKD_PARSERS := boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
 VSOCKD_CORE := $(VSOCKD_PARSERS) boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c
 FAKE_GUEST := tests/unit/fake_guest.c
@@ -129,6 +132,8 @@ $(OUT)/unit/test_options: $(call objs,san,$(OPTIONS_CORE))
 $(OUT)/unit/test_kcmdline: $(call objs,san,$(KCMDLINE_CORE))
 $(OUT)/unit/test_vsock: $(call objs,san,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/unit/test_clock: $(call objs,san,$(CLOCK_CORE))
+$(OUT)/unit/test_outcome: $(call objs,san,boot/outcome.c)
+$(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)
@@ -144,6 +149,7 @@ $(OUT)/fuzz/fuzz_wire: $(call objs,fuzz,$(WIRE_CORE))
 $(OUT)/fuzz/fuzz_vsock: $(call objs,fuzz,$(VSOCKD_PARSERS))
 $(OUT)/fuzz/fuzz_vsock_dev: $(call objs,fuzz,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/fuzz/fuzz_time: $(call objs,fuzz,$(CLOCK_CORE))
+$(OUT)/fuzz/fuzz_guest_text: $(call objs,fuzz,$(GUEST_TEXT_CORE))
 $(OUT)/fuzz/%: $(OUT)/obj/fuzz/tests/fuzz/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.o,$^)
