@@ -119,6 +119,13 @@ $(OUT)/wisp-vsockd: $(call objs,host,$(VSOCKD_SRC)) Makefile
 $(OUT)/%_probe: $(OUT)/obj/guest/tests/helpers/%_probe.o Makefile
 	$(Q)$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 
+# A hostile guest's /init (tests/test_hostile.py), in an initramfs of its own.
+$(OUT)/hostile_init: $(call objs,guest,tests/helpers/hostile_init.c common/wire.c) Makefile
+	$(Q)$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+$(OUT)/hostile.cpio.lz4: $(OUT)/hostile_init $(OUT)/gen_init_cpio initramfs/mkinitramfs.sh \
+		initramfs/base.list
+	$(Q)initramfs/mkinitramfs.sh $(OUT)/gen_init_cpio $(OUT)/hostile_init $@
+
 run: all
 	$(Q)$(OUT)/wisp run -it
 
@@ -181,7 +188,7 @@ lint:
 format:
 	$(Q)clang-format -i $(LINT_SRC)
 
-test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/clock_probe
+test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/clock_probe $(OUT)/hostile.cpio.lz4
 	$(Q)$(PYTEST) -q tests
 
 # A benchmark, not a test: medians and ratios against baselines built in
