@@ -19,7 +19,8 @@ static void make_nonce(char out[17])
 	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		memcpy(b, &ts.tv_nsec, sizeof(b) < sizeof(ts.tv_nsec) ? sizeof(b) : sizeof(ts.tv_nsec));
+		memcpy(b, &ts.tv_nsec,
+		       sizeof(b) < sizeof(ts.tv_nsec) ? sizeof(b) : sizeof(ts.tv_nsec));
 	}
 	for (int i = 0; i < 8; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
@@ -63,9 +64,16 @@ int boot_args_build(struct boot_args *b, const struct run_opts *o, const struct 
 	if (!readable("kernel", b->kernel) || !readable("initrd", b->initrd))
 		return -1;
 	make_nonce(b->nonce);
-	struct guest_setup g = { .o = o, .nonce = b->nonce, .stdin_open = stdin_open, .tty = tty,
-				 .rows = 24, .cols = 80, .vmm = vmm, .host_env = environ,
-				 .term = getenv("TERM"), .serve = serve };
+	struct guest_setup g = { .o = o,
+				 .nonce = b->nonce,
+				 .stdin_open = stdin_open,
+				 .tty = tty,
+				 .rows = 24,
+				 .cols = 80,
+				 .vmm = vmm,
+				 .host_env = environ,
+				 .term = getenv("TERM"),
+				 .serve = serve };
 	g.tcg = !strcmp(o->accel, "tcg");
 	if (g.tcg)
 		g.tsc_khz = host_tsc_khz();

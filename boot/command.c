@@ -52,8 +52,13 @@ int command_prepare(struct command *c, const struct run_opts *o, int poweroff)
 		c->stdin_open = 1;
 		c->tty = isatty(STDIN_FILENO);
 	}
-	struct guest_setup g = { .o = o, .stdin_open = c->stdin_open, .tty = c->tty, .rows = 24,
-				 .cols = 80, .host_env = environ, .term = getenv("TERM"),
+	struct guest_setup g = { .o = o,
+				 .stdin_open = c->stdin_open,
+				 .tty = c->tty,
+				 .rows = 24,
+				 .cols = 80,
+				 .host_env = environ,
+				 .term = getenv("TERM"),
 				 .poweroff = poweroff };
 	if (c->tty)
 		term_size(STDIN_FILENO, &g.rows, &g.cols);

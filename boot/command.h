@@ -20,9 +20,9 @@ int signals_open(void);
 int signals_next(int fd);
 
 struct command {
-	int stdin_open, tty;     /* after the defaults */
-	int signals_sent;        /* forwarded so far */
-	char keys[65536];        /* the EXEC payload */
+	int stdin_open, tty; /* after the defaults */
+	int signals_sent;    /* forwarded so far */
+	char keys[65536];    /* the EXEC payload */
 	uint32_t keys_len;
 };
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/unix_sock.h"
+
 /* A listener whose backlog is full is tried again this often. */
 #define DIAL_RETRY_MS 10
 
@@ -21,19 +23,8 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *a, char *err, size_t errlen)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(a->sun_path, path);
-	return 0;
-}
-
-static void finish(struct dial *d, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void finish(struct dial *d, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Ends the dial: hands the fd over, or closes it and reports why. */
 static void finish(struct dial *d, int ok, const char *fmt, ...)
@@ -87,9 +78,8 @@ static void on_answer(struct watch *w, uint32_t events)
 static void try_connect(struct dial *d)
 {
 	struct sockaddr_un a;
-	char err[DIAL_ERR_MAX];
-	if (unix_addr(d->path, &a, err, sizeof(err)) < 0) {
-		finish(d, 0, "%s", err);
+	if (unix_addr(d->path, &a) < 0) {
+		finish(d, 0, "socket path too long: %s", d->path);
 		return;
 	}
 	if (connect(d->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -153,26 +143,4 @@ void dial_cancel(struct dial *d)
 	loop_del(d->loop, &d->w);
 	close_fd(&d->fd);
 	timer_free(d->loop, &d->timer);
-}
-
-int unix_listen(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un a;
-	if (unix_addr(path, &a, err, errlen) < 0)
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	/* Created 0600 from the start: no moment when others may connect. */
-	mode_t old = umask(077);
-	int r = bind(fd, (struct sockaddr *)&a, sizeof(a));
-	umask(old);
-	if (r < 0 || listen(fd, 16) < 0) {
-		snprintf(err, errlen, "listen on %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
 }

@@ -13,14 +13,14 @@
 
 struct dial {
 	struct loop *loop;
-	int fd;                  /* the socket; watched (w) once connected */
+	int fd; /* the socket; watched (w) once connected */
 	struct watch w;
-	struct timer timer;      /* the deadline, and the retry of a full backlog */
-	long long deadline_ms;   /* CLOCK_MONOTONIC */
+	struct timer timer;    /* the deadline, and the retry of a full backlog */
+	long long deadline_ms; /* CLOCK_MONOTONIC */
 	int timeout_ms;
 	char path[108];
 	unsigned port;
-	int connected;           /* CONNECT written: reading the answer */
+	int connected; /* CONNECT written: reading the answer */
 	char answer[32];
 	size_t len;
 	/* The end: fd >= 0 (non-blocking, the guest's stream), or -1 and err. */
@@ -33,8 +33,5 @@ int dial_start(struct dial *d, struct loop *l, const char *path, unsigned port, 
 	       void (*done)(struct dial *, int, const char *));
 /* Gives up a dial under way; done() is not called. Safe to call twice. */
 void dial_cancel(struct dial *d);
-
-/* A listening Unix socket at path (mode 0600), non-blocking; -1 with err. */
-int unix_listen(const char *path, char *err, size_t errlen);
 
 #endif

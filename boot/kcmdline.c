@@ -153,9 +153,11 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		const char *list[OPTIONS_MAX_VOLUMES];
 		for (size_t i = 0; i < o->nvolumes; i++) {
 			const struct volume *v = &o->volumes[i];
-			const char *cache = v->cache ? v->cache : strcmp(o->fs, "9p") ? "auto" : "mmap";
-			snprintf(items[i], sizeof(items[i]), "%s," VOLUME_TAG_FMT ",%s,%s,%s", o->fs, i,
-				 v->ro ? "ro" : "rw", cache, v->guest);
+			const char *cache = v->cache              ? v->cache
+					    : strcmp(o->fs, "9p") ? "auto"
+								  : "mmap";
+			snprintf(items[i], sizeof(items[i]), "%s," VOLUME_TAG_FMT ",%s,%s,%s",
+				 o->fs, i, v->ro ? "ro" : "rw", cache, v->guest);
 			list[i] = items[i];
 		}
 		add_list(&t, "shares", list, o->nvolumes);
@@ -167,7 +169,8 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 	if (t.overflow) {
 		snprintf(err, errlen,
 			 "the command, environment and --append do not fit the guest's "
-			 "%d-byte kernel command line", KCMDLINE_MAX - 1);
+			 "%d-byte kernel command line",
+			 KCMDLINE_MAX - 1);
 		return -1;
 	}
 	return (int)t.len;

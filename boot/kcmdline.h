@@ -17,17 +17,17 @@
 
 struct guest_setup {
 	const struct run_opts *o;
-	const char *nonce;      /* hex; tags the console exit marker */
-	int stdin_open, tty;    /* after defaults */
+	const char *nonce;   /* hex; tags the console exit marker */
+	int stdin_open, tty; /* after defaults */
 	unsigned short rows, cols;
-	int tcg;                /* the guest runs under QEMU's TCG, not a hypervisor */
-	unsigned long tsc_khz;  /* 0: not given */
-	const struct vmm *vmm;  /* its console, reboot mode and buses; NULL for an EXEC */
-	char *const *host_env;  /* for -e K without a value */
-	const char *term;       /* the host's $TERM, for the guest's with a tty; or NULL */
-	int serve;              /* wisp.io=vsock: the agent takes the command */
-	int poweroff;           /* the VM ends with the command (wisp run over vsock) */
-	struct timespec now;    /* the host's CLOCK_REALTIME at launch; 0: not given */
+	int tcg;               /* the guest runs under QEMU's TCG, not a hypervisor */
+	unsigned long tsc_khz; /* 0: not given */
+	const struct vmm *vmm; /* its console, reboot mode and buses; NULL for an EXEC */
+	char *const *host_env; /* for -e K without a value */
+	const char *term;      /* the host's $TERM, for the guest's with a tty; or NULL */
+	int serve;             /* wisp.io=vsock: the agent takes the command */
+	int poweroff;          /* the VM ends with the command (wisp run over vsock) */
+	struct timespec now;   /* the host's CLOCK_REALTIME at launch; 0: not given */
 };
 
 /* Writes the command line into out (KCMDLINE_MAX bytes). Returns its length,

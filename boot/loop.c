@@ -100,7 +100,8 @@ void timer_arm_ms(struct timer *t, long long ms)
 {
 	if (ms <= 0)
 		ms = 0;
-	struct itimerspec its = { .it_value = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L } };
+	struct itimerspec its = { .it_value = { (time_t)(ms / 1000),
+						(long)(ms % 1000) * 1000000L } };
 	if (ms == 0)
 		its.it_value.tv_nsec = 1; /* all zero would disarm it */
 	if (timerfd_settime(t->w.fd, 0, &its, NULL) < 0)
@@ -121,11 +122,4 @@ void timer_free(struct loop *l, struct timer *t)
 {
 	loop_close(l, &t->w);
 	t->armed = 0;
-}
-
-void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }

@@ -8,14 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "../common/fd.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct loop {
 	int epfd;
 };
 
 struct watch {
-	int fd;                 /* -1: not watched */
+	int fd; /* -1: not watched */
 	void (*fn)(struct watch *w, uint32_t events);
 };
 
@@ -44,8 +46,5 @@ int timer_init(struct loop *l, struct timer *t, void (*fn)(struct timer *));
 void timer_arm_ms(struct timer *t, long long ms);
 void timer_stop(struct timer *t);
 void timer_free(struct loop *l, struct timer *t);
-
-/* Closes *fd if open and sets it to -1. */
-void close_fd(int *fd);
 
 #endif

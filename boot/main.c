@@ -145,10 +145,12 @@ static int cmd_start(int argc, char **argv)
 			waitpid(pid, &status, 0);
 			return EXIT_LAUNCHER;
 		}
+		/* What it says before the NUL is for the user. */
 		char *nul = memchr(buf, '\0', (size_t)got);
-		size_t text = nul ? (size_t)(nul - buf) : (size_t)got;
-		if (text && write(STDERR_FILENO, buf, text) < 0)
-			text = 0;
+		ssize_t text = nul ? nul - buf : got;
+		if (write(STDERR_FILENO, buf, (size_t)text) < 0) {
+			/* a stderr that cannot take it changes nothing about the VM */
+		}
 		if (nul)
 			return 0;
 	}
@@ -193,7 +195,8 @@ static int cmd_stop(int argc, char **argv)
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
 			timeout = strtod(argv[++i], &end);
 			if (*end || !(timeout > 0)) {
-				fprintf(stderr, "wisp: invalid --timeout '%s': want seconds > 0\n", argv[i]);
+				fprintf(stderr, "wisp: invalid --timeout '%s': want seconds > 0\n",
+					argv[i]);
 				return EXIT_LAUNCHER;
 			}
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -202,13 +205,15 @@ static int cmd_stop(int argc, char **argv)
 		} else if (!name && argv[i][0] != '-') {
 			name = argv[i];
 		} else {
-			fprintf(stderr, "wisp: stop: unexpected '%s'\nusage: wisp stop NAME [--timeout SECONDS]\n",
+			fprintf(stderr,
+				"wisp: stop: unexpected '%s'\nusage: wisp stop NAME [--timeout SECONDS]\n",
 				argv[i]);
 			return EXIT_LAUNCHER;
 		}
 	}
 	if (!name || !vm_name_valid(name)) {
-		fprintf(stderr, "wisp: stop needs the name of a VM\nusage: wisp stop NAME [--timeout SECONDS]\n");
+		fprintf(stderr,
+			"wisp: stop needs the name of a VM\nusage: wisp stop NAME [--timeout SECONDS]\n");
 		return EXIT_LAUNCHER;
 	}
 	char dir[PATH_MAX], err[300];
@@ -279,8 +284,11 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = { { "run", cmd_run }, { "start", cmd_start }, { "exec", cmd_exec },
-		     { "stop", cmd_stop }, { "ps", cmd_ps } };
+	} cmds[] = { { "run", cmd_run },
+		     { "start", cmd_start },
+		     { "exec", cmd_exec },
+		     { "stop", cmd_stop },
+		     { "ps", cmd_ps } };
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_LAUNCHER;

@@ -26,7 +26,7 @@
 #define MIN_MEMORY_MIB 32
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
-#define MIN_CID 3 /* 0-2 are the hypervisor's, the local and the host's */
+#define MIN_CID 3           /* 0-2 are the hypervisor's, the local and the host's */
 #define MAX_ID 0xfffffffeUL /* a UID, GID or CID: (uint32_t)-1 means "any" or "none" */
 #define MAX_TIMEOUT_S (365UL * 24 * 3600)
 /* A Unix socket path, with room under sun_path's 108 bytes for what QEMU
@@ -36,10 +36,8 @@
 /* The headings of the usage, in order. */
 enum { G_COMMAND, G_MACHINE, G_SHARES, G_SOCKETS, G_OUTPUT, NGROUPS };
 static const char *const group_titles[NGROUPS] = {
-	[G_COMMAND] = "The command:",
-	[G_MACHINE] = "The machine:",
-	[G_SHARES] = "Host directories:",
-	[G_SOCKETS] = "Sockets:",
+	[G_COMMAND] = "The command:",     [G_MACHINE] = "The machine:",
+	[G_SHARES] = "Host directories:", [G_SOCKETS] = "Sockets:",
 	[G_OUTPUT] = "Time and output:",
 };
 
@@ -221,7 +219,8 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 	if (opts)
 		*opts++ = '\0';
 	if (guest[0] != '/' || guest[1] == '\0')
-		return fail(err, errlen, "invalid --volume '%s': GUESTDIR must be absolute, not /", arg);
+		return fail(err, errlen, "invalid --volume '%s': GUESTDIR must be absolute, not /",
+			    arg);
 	v->host = v->spec;
 	v->guest = guest;
 	normalize_path(v->guest);
@@ -233,7 +232,8 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 		else if (!strncmp(opt, "cache=", 6) && opt[6])
 			v->cache = opt + 6;
 		else
-			return fail(err, errlen, "invalid --volume option '%s': want ro, rw or cache=MODE", opt);
+			return fail(err, errlen,
+				    "invalid --volume option '%s': want ro, rw or cache=MODE", opt);
 	}
 	for (size_t i = 0; i + 1 < o->nvolumes; i++)
 		if (!strcmp(o->volumes[i].guest, v->guest))
@@ -245,7 +245,7 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
  * stores v (NULL for a flag) into o, or says in err what it wanted. Not
  * every one needs every argument. */
 #define UNUSED __attribute__((unused))
-#define PARSER(fn) \
+#define PARSER(fn)                                                                              \
 	static int fn(UNUSED const struct opt_row *r, UNUSED const char *v, struct run_opts *o, \
 		      UNUSED char *err, UNUSED size_t errlen)
 
@@ -293,8 +293,10 @@ PARSER(opt_tty)
 PARSER(opt_name)
 {
 	if (!vm_name_valid(v))
-		return fail(err, errlen, "invalid --%s '%s': want 1-%d of A-Z a-z 0-9 . _ -, "
-			    "not starting with . or -", r->name, v, VM_NAME_MAX);
+		return fail(err, errlen,
+			    "invalid --%s '%s': want 1-%d of A-Z a-z 0-9 . _ -, "
+			    "not starting with . or -",
+			    r->name, v, VM_NAME_MAX);
 	o->name = v;
 	return 0;
 }
@@ -351,8 +353,10 @@ PARSER(opt_append)
 PARSER(opt_rtc)
 {
 	if (!valid_rtc(v))
-		return fail(err, errlen, "invalid --%s '%s': want utc, localtime, "
-			    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", r->name, v);
+		return fail(err, errlen,
+			    "invalid --%s '%s': want utc, localtime, "
+			    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
+			    r->name, v);
 	o->rtc = v;
 	return 0;
 }
@@ -499,75 +503,189 @@ NOTE(note_timeout)
 #define VM (RUN | START)
 
 const struct opt_row options_table[] = {
-	{ .name = "env", .letter = 'e', .metavar = "K=V|K", .cmds = COMMAND, .group = G_COMMAND,
+	{ .name = "env",
+	  .letter = 'e',
+	  .metavar = "K=V|K",
+	  .cmds = COMMAND,
+	  .group = G_COMMAND,
 	  .parse = opt_env,
 	  .help = { "set a variable (repeatable); K alone copies the host's value" } },
-	{ .name = "workdir", .letter = 'w', .metavar = "DIR", .cmds = COMMAND, .group = G_COMMAND,
-	  .parse = opt_workdir, .help = { "the command's working directory (absolute)" } },
-	{ .name = "user", .letter = 'u', .metavar = "UID[:GID]", .cmds = COMMAND,
-	  .group = G_COMMAND, .parse = opt_user,
+	{ .name = "workdir",
+	  .letter = 'w',
+	  .metavar = "DIR",
+	  .cmds = COMMAND,
+	  .group = G_COMMAND,
+	  .parse = opt_workdir,
+	  .help = { "the command's working directory (absolute)" } },
+	{ .name = "user",
+	  .letter = 'u',
+	  .metavar = "UID[:GID]",
+	  .cmds = COMMAND,
+	  .group = G_COMMAND,
+	  .parse = opt_user,
 	  .help = { "run as that user, supplementary groups cleared" } },
-	{ .name = "interactive", .letter = 'i', .cmds = COMMAND, .group = G_COMMAND,
+	{ .name = "interactive",
+	  .letter = 'i',
+	  .cmds = COMMAND,
+	  .group = G_COMMAND,
 	  .parse = opt_interactive,
 	  .help = { "forward stdin (else the command reads an empty one)" } },
-	{ .name = "tty", .letter = 't', .cmds = COMMAND, .group = G_COMMAND, .parse = opt_tty,
+	{ .name = "tty",
+	  .letter = 't',
+	  .cmds = COMMAND,
+	  .group = G_COMMAND,
+	  .parse = opt_tty,
 	  .help = { "give the command a terminal; yours is raw meanwhile" } },
 
-	{ .name = "name", .metavar = "NAME", .cmds = START, .group = G_MACHINE, .parse = opt_name,
+	{ .name = "name",
+	  .metavar = "NAME",
+	  .cmds = START,
+	  .group = G_MACHINE,
+	  .parse = opt_name,
 	  .help = { "the VM's name, for wisp exec, stop and ps" } },
-	{ .name = "vmm", .metavar = "VMM", .choices = vmm_names, .cmds = VM, .group = G_MACHINE,
-	  .parse = opt_vmm, .help = { "the machine" }, .note = note_vmm },
-	{ .name = "accel", .metavar = "ACCEL", .choices = accel_choices, .cmds = VM,
-	  .group = G_MACHINE, .parse = opt_accel, .help = { "the accelerator" },
+	{ .name = "vmm",
+	  .metavar = "VMM",
+	  .choices = vmm_names,
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_vmm,
+	  .help = { "the machine" },
+	  .note = note_vmm },
+	{ .name = "accel",
+	  .metavar = "ACCEL",
+	  .choices = accel_choices,
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_accel,
+	  .help = { "the accelerator" },
 	  .note = note_accel },
-	{ .name = "memory", .letter = 'm', .metavar = "MIB", .cmds = VM, .group = G_MACHINE,
-	  .min = MIN_MEMORY_MIB, .max = MAX_MEMORY_MIB, .parse = opt_memory,
-	  .help = { "guest memory in MiB" }, .note = note_memory },
-	{ .name = "cpus", .metavar = "N", .cmds = VM, .group = G_MACHINE, .min = 1,
-	  .max = MAX_CPUS, .parse = opt_cpus, .help = { "virtual CPUs" }, .note = note_cpus },
-	{ .name = "kernel", .metavar = "PATH", .cmds = VM, .group = G_MACHINE, .parse = opt_kernel,
+	{ .name = "memory",
+	  .letter = 'm',
+	  .metavar = "MIB",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .min = MIN_MEMORY_MIB,
+	  .max = MAX_MEMORY_MIB,
+	  .parse = opt_memory,
+	  .help = { "guest memory in MiB" },
+	  .note = note_memory },
+	{ .name = "cpus",
+	  .metavar = "N",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .min = 1,
+	  .max = MAX_CPUS,
+	  .parse = opt_cpus,
+	  .help = { "virtual CPUs" },
+	  .note = note_cpus },
+	{ .name = "kernel",
+	  .metavar = "PATH",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_kernel,
 	  .help = { "the kernel (default: vmlinux beside wisp)" } },
-	{ .name = "initrd", .metavar = "PATH", .cmds = VM, .group = G_MACHINE, .parse = opt_initrd,
+	{ .name = "initrd",
+	  .metavar = "PATH",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_initrd,
 	  .help = { "the initramfs (default: initramfs.cpio.lz4 beside wisp)" } },
-	{ .name = "append", .metavar = "ARGS", .cmds = VM, .group = G_MACHINE, .parse = opt_append,
+	{ .name = "append",
+	  .metavar = "ARGS",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_append,
 	  .help = { "more kernel arguments; after wisp's, so they win (repeatable)" } },
-	{ .name = "rtc", .metavar = "utc|localtime|DATE", .cmds = VM, .group = G_MACHINE,
+	{ .name = "rtc",
+	  .metavar = "utc|localtime|DATE",
+	  .cmds = VM,
+	  .group = G_MACHINE,
 	  .parse = opt_rtc,
 	  .help = { "where the guest's RTC starts; DATE: 2001-01-01 or 2001-01-01T00:00:00" } },
 
-	{ .name = "volume", .letter = 'v', .metavar = "HOST:GUEST[:OPTS]", .cmds = VM,
-	  .group = G_SHARES, .parse = opt_volume,
+	{ .name = "volume",
+	  .letter = 'v',
+	  .metavar = "HOST:GUEST[:OPTS]",
+	  .cmds = VM,
+	  .group = G_SHARES,
+	  .parse = opt_volume,
 	  .help = { "share the host directory HOST at GUEST (repeatable); OPTS: ro, rw, "
-		    "cache=MODE, comma-separated" }, .note = note_volume },
-	{ .name = "fs", .metavar = "FS", .choices = fs_choices, .cmds = VM, .group = G_SHARES,
-	  .parse = opt_fs, .help = { "how volumes are shared" }, .note = note_fs },
+		    "cache=MODE, comma-separated" },
+	  .note = note_volume },
+	{ .name = "fs",
+	  .metavar = "FS",
+	  .choices = fs_choices,
+	  .cmds = VM,
+	  .group = G_SHARES,
+	  .parse = opt_fs,
+	  .help = { "how volumes are shared" },
+	  .note = note_fs },
 
-	{ .name = "vsock", .metavar = "PATH", .cmds = VM, .group = G_SOCKETS, .min = 1,
-	  .max = MAX_SOCKET_PATH, .parse = opt_vsock,
+	{ .name = "vsock",
+	  .metavar = "PATH",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .min = 1,
+	  .max = MAX_SOCKET_PATH,
+	  .parse = opt_vsock,
 	  .help = { "the host's end of the vsock device (default: a private one)" } },
-	{ .name = "cid", .metavar = "N", .cmds = VM, .group = G_SOCKETS, .min = MIN_CID,
-	  .max = MAX_ID, .parse = opt_cid, .help = { "the guest's vsock CID" }, .note = note_cid },
-	{ .name = "no-vsock", .cmds = VM, .group = G_SOCKETS, .parse = opt_no_vsock,
+	{ .name = "cid",
+	  .metavar = "N",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .min = MIN_CID,
+	  .max = MAX_ID,
+	  .parse = opt_cid,
+	  .help = { "the guest's vsock CID" },
+	  .note = note_cid },
+	{ .name = "no-vsock",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_no_vsock,
 	  .help = { "no vsock: the command's stdio on a virtio-serial port" } },
-	{ .name = "qmp", .metavar = "PATH", .cmds = VM, .group = G_SOCKETS, .min = 1,
-	  .max = MAX_SOCKET_PATH, .parse = opt_qmp,
+	{ .name = "qmp",
+	  .metavar = "PATH",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .min = 1,
+	  .max = MAX_SOCKET_PATH,
+	  .parse = opt_qmp,
 	  .help = { "a QMP socket at PATH (to stop and cont the VM)" } },
 
-	{ .name = "timeout", .metavar = "SECONDS", .cmds = RUN | START | EXEC, .group = G_OUTPUT,
-	  .min = 0, .max = MAX_TIMEOUT_S, .parse = opt_timeout,
+	{ .name = "timeout",
+	  .metavar = "SECONDS",
+	  .cmds = RUN | START | EXEC,
+	  .group = G_OUTPUT,
+	  .min = 0,
+	  .max = MAX_TIMEOUT_S,
+	  .parse = opt_timeout,
 	  .help = { [OPTS_RUN] = "kill the VM after SECONDS (exit 124)",
 		    [OPTS_START] = "how long to wait until the guest is ready",
 		    [OPTS_EXEC] = "end the command after SECONDS (exit 124)" },
 	  .note = note_timeout },
-	{ .name = "trace", .cmds = COMMAND, .group = G_OUTPUT, .parse = opt_trace,
+	{ .name = "trace",
+	  .cmds = COMMAND,
+	  .group = G_OUTPUT,
+	  .parse = opt_trace,
 	  .help = { [OPTS_RUN] = "the boot timeline on stderr, after the command's output",
 		    [OPTS_EXEC] = "the guest's trace on stderr" } },
-	{ .name = "trace-json", .metavar = "FILE", .cmds = VM, .group = G_OUTPUT,
-	  .parse = opt_trace_json, .help = { "the boot timeline as JSON, into FILE" } },
-	{ .name = "verbose", .cmds = VM, .group = G_OUTPUT, .parse = opt_verbose,
+	{ .name = "trace-json",
+	  .metavar = "FILE",
+	  .cmds = VM,
+	  .group = G_OUTPUT,
+	  .parse = opt_trace_json,
+	  .help = { "the boot timeline as JSON, into FILE" } },
+	{ .name = "verbose",
+	  .cmds = VM,
+	  .group = G_OUTPUT,
+	  .parse = opt_verbose,
 	  .help = { "the kernel log and the VMM's messages on stderr" } },
-	{ .name = "help", .letter = 'h', .cmds = RUN | START | EXEC, .group = G_OUTPUT,
-	  .parse = opt_help, .help = { "this text" } },
+	{ .name = "help",
+	  .letter = 'h',
+	  .cmds = RUN | START | EXEC,
+	  .group = G_OUTPUT,
+	  .parse = opt_help,
+	  .help = { "this text" } },
 	{ .name = NULL },
 };
 
@@ -694,8 +812,10 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 		/* Above MIN_MEMORY_MIB, which --memory checked, a machine's
 		 * minimum is its firmware's share. */
 		if (o->memory_mib < vmm->min_memory_mib)
-			return fail(err, errlen, "--memory below %u MiB does not boot on %s "
-				    "(its firmware takes a share)", vmm->min_memory_mib, vmm->name);
+			return fail(err, errlen,
+				    "--memory below %u MiB does not boot on %s "
+				    "(its firmware takes a share)",
+				    vmm->min_memory_mib, vmm->name);
 		if (find(accels, o->accel) < 0) {
 			accel_choices(names, sizeof(names));
 			return fail_choice(err, errlen, names, "unknown --accel '%s'", o->accel);
@@ -720,7 +840,8 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 	if (cmd == OPTS_START && !o->name)
 		return fail(err, errlen, "wisp start needs --name NAME");
 	if (cmd == OPTS_START && o->argc > 0)
-		return fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec", o->argv[0]);
+		return fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec",
+			    o->argv[0]);
 	if (cmd == OPTS_EXEC && o->argc == 0)
 		return fail(err, errlen, "wisp exec needs a command");
 	return 0;

@@ -20,40 +20,40 @@
 struct volume {
 	char *host, *guest; /* point into spec */
 	int ro;
-	const char *cache;  /* NULL: the default of the filesystem */
-	char *spec;         /* a copy of the argument, split in place */
+	const char *cache; /* NULL: the default of the filesystem */
+	char *spec;        /* a copy of the argument, split in place */
 };
 
 struct run_opts {
-	const char *vmm;      /* a name in the VMM table (boot/vmm.h) */
-	const char *accel;    /* "tcg" or "kvm" */
-	const char *kernel;   /* NULL: next to the wisp binary */
+	const char *vmm;    /* a name in the VMM table (boot/vmm.h) */
+	const char *accel;  /* "tcg" or "kvm" */
+	const char *kernel; /* NULL: next to the wisp binary */
 	const char *initrd;
 	unsigned memory_mib;
 	unsigned cpus;
 	const char *env[OPTIONS_MAX_ENV]; /* K=V, or K to copy the host's */
 	size_t nenv;
 	const char *workdir;
-	const char *user;     /* UID[:GID] */
+	const char *user; /* UID[:GID] */
 	int interactive, tty;
-	int tty_given;        /* -t or -i was on the command line */
-	double timeout;       /* seconds; 0: none */
-	const char *append;   /* NULL, or append_buf: every --append, space-separated */
+	int tty_given;      /* -t or -i was on the command line */
+	double timeout;     /* seconds; 0: none */
+	const char *append; /* NULL, or append_buf: every --append, space-separated */
 	char append_buf[2048];
 	int verbose;
 	int help;
 	struct volume volumes[OPTIONS_MAX_VOLUMES];
 	size_t nvolumes;
-	const char *fs;       /* "9p" (default) or "virtiofs" */
-	int trace;            /* print the boot trace after the command's output */
-	const char *vsock;    /* hybrid vsock socket path, or NULL: no vsock device */
-	unsigned cid;         /* the guest's vsock CID (default 3) */
+	const char *fs;    /* "9p" (default) or "virtiofs" */
+	int trace;         /* print the boot trace after the command's output */
+	const char *vsock; /* hybrid vsock socket path, or NULL: no vsock device */
+	unsigned cid;      /* the guest's vsock CID (default 3) */
 	const char *trace_json;
-	int no_vsock;         /* --no-vsock: stdio on the virtio port, no agent */
-	const char *name;     /* wisp start --name */
-	const char *rtc;      /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
-	const char *qmp;      /* a QMP socket path for the VM, or NULL */
-	char **argv;          /* the command; NULL or empty: a shell */
+	int no_vsock;     /* --no-vsock: stdio on the virtio port, no agent */
+	const char *name; /* wisp start --name */
+	const char *rtc;  /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
+	const char *qmp;  /* a QMP socket path for the VM, or NULL */
+	char **argv;      /* the command; NULL or empty: a shell */
 	int argc;
 };
 
@@ -63,18 +63,18 @@ enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC, OPTS_NCMDS };
 
 /* What the caller knows from outside the command line. */
 struct opts_defaults {
-	const char *accel;    /* $WISP_ACCEL; NULL or "": tcg */
+	const char *accel; /* $WISP_ACCEL; NULL or "": tcg */
 };
 
 /* One option. A row that takes a value has a metavar. */
 struct opt_row {
-	const char *name;     /* --name */
-	char letter;          /* -l, or 0: none */
-	const char *metavar;  /* the value, as usage names it; NULL: a flag */
+	const char *name;    /* --name */
+	char letter;         /* -l, or 0: none */
+	const char *metavar; /* the value, as usage names it; NULL: a flag */
 	/* The choices, "a|b|c", for usage in place of the metavar; or NULL. */
 	void (*choices)(char *buf, size_t size);
-	unsigned cmds;        /* OPTS_FOR() of each command that takes it */
-	unsigned group;       /* the heading usage lists it under */
+	unsigned cmds;          /* OPTS_FOR() of each command that takes it */
+	unsigned group;         /* the heading usage lists it under */
 	unsigned long min, max; /* the value's limits, for the rows that have them */
 	/* Stores value (NULL for a flag) into o. 0, or -1 with a line in err. */
 	int (*parse)(const struct opt_row *r, const char *value, struct run_opts *o, char *err,

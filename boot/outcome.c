@@ -33,10 +33,12 @@ static int failure(const struct outcome *o, char *why, size_t size)
 		snprintf(why, size, "the VMM was killed by signal %d", WTERMSIG(o->vmm_status));
 	else if (o->kind == OUTCOME_SERVE || !o->ready)
 		snprintf(why, size, "the VM stopped before it was ready (VMM exit status %d)",
-			 o->vmm_reaped && WIFEXITED(o->vmm_status) ? WEXITSTATUS(o->vmm_status) : -1);
+			 o->vmm_reaped && WIFEXITED(o->vmm_status) ? WEXITSTATUS(o->vmm_status)
+								   : -1);
 	else
 		snprintf(why, size, "the VM stopped before the command ended (VMM exit status %d)",
-			 o->vmm_reaped && WIFEXITED(o->vmm_status) ? WEXITSTATUS(o->vmm_status) : -1);
+			 o->vmm_reaped && WIFEXITED(o->vmm_status) ? WEXITSTATUS(o->vmm_status)
+								   : -1);
 	return EXIT_LAUNCHER;
 }
 
@@ -55,8 +57,9 @@ int outcome_status(const struct outcome *o, char *why, size_t size)
 	/* The timer stops at EXIT: a timeout came first, and what the guest
 	 * may have sent after it is not the command's verdict. */
 	if (o->timed_out) {
-		snprintf(why, size, o->kind == OUTCOME_EXEC ? "timed out; the command was hung up" :
-							     "timed out; the VM was killed");
+		snprintf(why, size,
+			 o->kind == OUTCOME_EXEC ? "timed out; the command was hung up"
+						 : "timed out; the VM was killed");
 		return EXIT_TIMEOUT;
 	}
 	if (o->guest_status >= 0)

@@ -21,16 +21,16 @@ enum outcome_kind {
 
 struct outcome {
 	enum outcome_kind kind;
-	int guest_status;   /* from EXIT, or -1 */
-	int marker_status;  /* from the console marker, or -1 */
-	int timed_out;      /* --timeout expired before the status came */
-	int host_signal;    /* a signal ended the VM before the status: 128+N; 0: none */
-	int ready;          /* the guest's agent announced itself */
-	char lost[OUTCOME_TEXT_MAX];      /* why the guest's answer can no longer come */
-	char panic[OUTCOME_TEXT_MAX];     /* the guest kernel's panic line */
+	int guest_status;             /* from EXIT, or -1 */
+	int marker_status;            /* from the console marker, or -1 */
+	int timed_out;                /* --timeout expired before the status came */
+	int host_signal;              /* a signal ended the VM before the status: 128+N; 0: none */
+	int ready;                    /* the guest's agent announced itself */
+	char lost[OUTCOME_TEXT_MAX];  /* why the guest's answer can no longer come */
+	char panic[OUTCOME_TEXT_MAX]; /* the guest kernel's panic line */
 	char vmm_error[OUTCOME_TEXT_MAX]; /* the VMM's first line on stderr */
-	int vmm_reaped;     /* vmm_status is valid */
-	int vmm_status;     /* the VMM's wait status */
+	int vmm_reaped;                   /* vmm_status is valid */
+	int vmm_status;                   /* the VMM's wait status */
 };
 
 void outcome_init(struct outcome *o, enum outcome_kind kind);

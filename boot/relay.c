@@ -219,7 +219,8 @@ void relay_free(struct relay *r)
 
 int relay_attach(struct relay *r, int fd)
 {
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || loop_add(r->loop, &r->io, fd, EPOLLIN, on_stream) < 0) {
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    loop_add(r->loop, &r->io, fd, EPOLLIN, on_stream) < 0) {
 		msg_warn("the guest's stream: %s", strerror(errno));
 		close(fd);
 		return -1;

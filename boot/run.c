@@ -27,7 +27,7 @@
 
 struct run {
 	const struct run_opts *o;
-	int over_port;           /* --no-vsock: PID 1's stream on the virtio port */
+	int over_port; /* --no-vsock: PID 1's stream on the virtio port */
 	struct loop loop;
 	struct vm vm;
 	struct relay relay;
@@ -36,7 +36,7 @@ struct run {
 	struct trace trace;
 	struct timer timeout;
 	struct watch sig;
-	struct dial dial;        /* to the agent, after a notice without HELLO */
+	struct dial dial; /* to the agent, after a notice without HELLO */
 	long long t0;
 };
 
@@ -81,8 +81,8 @@ static void on_ready(struct vm *vm, int conn, const struct notice *n)
 	}
 	if (conn < 0) {
 		/* A guest that offers no request on the notice's connection. */
-		if (dial_start(&r->dial, &r->loop, vm->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS,
-			       agent_dialled) < 0) {
+		if (dial_start(&r->dial, &r->loop, vm->vsock_path, WIRE_AGENT_PORT,
+			       AGENT_CONNECT_MS, agent_dialled) < 0) {
 			outcome_lost(&r->out, "cannot reach the guest agent");
 			vm_kill(vm);
 		}
@@ -216,9 +216,16 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	    boot_args_build(&b, o, vmm, self_dir, !r.over_port, r.cmd.stdin_open, r.cmd.tty) < 0 ||
 	    setup(&r, o) < 0)
 		return EXIT_LAUNCHER;
-	struct vm_config c = { .o = o, .vmm = vmm, .kernel = b.kernel, .initrd = b.initrd,
-			       .cmdline = b.cmdline, .self_dir = self_dir, .channel = r.over_port,
-			       .agent = !r.over_port, .echo_console = o->verbose, .nonce = b.nonce };
+	struct vm_config c = { .o = o,
+			       .vmm = vmm,
+			       .kernel = b.kernel,
+			       .initrd = b.initrd,
+			       .cmdline = b.cmdline,
+			       .self_dir = self_dir,
+			       .channel = r.over_port,
+			       .agent = !r.over_port,
+			       .echo_console = o->verbose,
+			       .nonce = b.nonce };
 	if (vm_start(&r.vm, &r.loop, &c, &vm_events, &r.out, &r.trace, r.t0) < 0) {
 		vm_teardown(&r.vm);
 		return EXIT_LAUNCHER;

@@ -30,8 +30,10 @@ static int private_dir(const char *path, char *err, size_t errlen)
 	if (lstat(path, &st) < 0)
 		return fail(err, errlen, "runtime directory", path);
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		snprintf(err, errlen, "runtime directory %s: not a private directory of this user "
-			 "(want mode 0700, owner %u)", path, (unsigned)geteuid());
+		snprintf(err, errlen,
+			 "runtime directory %s: not a private directory of this user "
+			 "(want mode 0700, owner %u)",
+			 path, (unsigned)geteuid());
 		return -1;
 	}
 	return 0;
@@ -50,8 +52,9 @@ int runtime_root(char *out, size_t size, char *err, size_t errlen)
 		n = snprintf(out, size, "/tmp/wisp-%u", (unsigned)geteuid());
 	/* Room for "/<32-byte name>/vsock_65535" under sun_path's limit. */
 	if (n < 0 || (size_t)n >= size || n > RUNTIME_PATH_MAX - 46) {
-		snprintf(err, errlen, "runtime directory %s: too long for socket paths (max %d bytes)",
-			 out, RUNTIME_PATH_MAX - 46);
+		snprintf(err, errlen,
+			 "runtime directory %s: too long for socket paths (max %d bytes)", out,
+			 RUNTIME_PATH_MAX - 46);
 		return -1;
 	}
 	return private_dir(out, err, errlen);
@@ -128,15 +131,18 @@ int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t er
 	if (name)
 		snprintf(target, sizeof(target), "%s/%s", root, name);
 	else
-		snprintf(target, sizeof(target), "%s/" RUN_PREFIX "%s", root, strrchr(tmp, '-') + 1);
+		snprintf(target, sizeof(target), "%s/" RUN_PREFIX "%s", root,
+			 strrchr(tmp, '-') + 1);
 	for (int attempt = 0; rename(tmp, target) < 0; attempt++) {
 		int saved = errno;
-		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 && !runtime_alive(target)) {
+		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 &&
+		    !runtime_alive(target)) {
 			runtime_remove(target); /* what a dead supervisor left */
 			continue;
 		}
 		if (saved == EEXIST || saved == ENOTEMPTY)
-			snprintf(err, errlen, "a VM named %s is already running", name ? name : target);
+			snprintf(err, errlen, "a VM named %s is already running",
+				 name ? name : target);
 		else
 			snprintf(err, errlen, "cannot create %s: %s", target, strerror(saved));
 		runtime_remove(tmp);

@@ -13,9 +13,9 @@
 #define RUNTIME_PATH_MAX 108 /* sun_path: every socket path must fit */
 
 struct vm_state {
-	pid_t pid;          /* the supervising wisp process */
-	long long started;  /* unix seconds */
-	int ready;          /* the guest agent listens */
+	pid_t pid;         /* the supervising wisp process */
+	long long started; /* unix seconds */
+	int ready;         /* the guest agent listens */
 	char vmm[32];
 	unsigned memory_mib, cpus;
 };

@@ -33,8 +33,11 @@ struct serve {
 static void write_state(const struct serve *s, int ready)
 {
 	const struct run_opts *o = s->o;
-	struct vm_state st = { .pid = getpid(), .started = time(NULL), .ready = ready,
-			       .memory_mib = o->memory_mib, .cpus = o->cpus };
+	struct vm_state st = { .pid = getpid(),
+			       .started = time(NULL),
+			       .ready = ready,
+			       .memory_mib = o->memory_mib,
+			       .cpus = o->cpus };
 	snprintf(st.vmm, sizeof(st.vmm), "%s", o->vmm);
 	if (runtime_write_state(s->vm.dir, &st) < 0)
 		msg_warn("state file in %s: %s", s->vm.dir, strerror(errno));
@@ -105,9 +108,17 @@ int serve_vm(const struct run_opts *o, const char *self_dir)
 		msg_warn("setup: %s", strerror(errno));
 		return EXIT_LAUNCHER;
 	}
-	struct vm_config c = { .o = o, .vmm = vmm, .name = o->name, .kernel = b.kernel,
-			       .initrd = b.initrd, .cmdline = b.cmdline, .self_dir = self_dir,
-			       .agent = 1, .echo_console = 1, .log = 1, .nonce = b.nonce };
+	struct vm_config c = { .o = o,
+			       .vmm = vmm,
+			       .name = o->name,
+			       .kernel = b.kernel,
+			       .initrd = b.initrd,
+			       .cmdline = b.cmdline,
+			       .self_dir = self_dir,
+			       .agent = 1,
+			       .echo_console = 1,
+			       .log = 1,
+			       .nonce = b.nonce };
 	int started = vm_start(&s.vm, &s.loop, &c, &vm_events, &s.out, &s.trace, clock_us()) == 0;
 	if (started)
 		write_state(&s, 0);

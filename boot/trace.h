@@ -15,7 +15,7 @@ struct trace {
 	size_t len;
 	/* Host moments, microseconds since launch; 0: did not happen. */
 	long long ready, hello, status, gone;
-	int has_vm;   /* the run booted a VM (not an exec): "vm gone" is shown */
+	int has_vm; /* the run booted a VM (not an exec): "vm gone" is shown */
 };
 
 /* The boot's steps (the ready notice) replace what was kept. */

@@ -1,5 +1,6 @@
 #include "virtiofsd.h"
 
+#include "../common/unix_sock.h"
 #include "child.h"
 #include "msg.h"
 
@@ -24,15 +25,8 @@ static int listen_and_connect(int *listener, int *client)
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(path, sizeof(path), "%s/fs.sock", dir);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		rmdir(dir);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int ok = (*listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
-		 bind(*listener, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(*listener, 1) == 0 &&
+	struct sockaddr_un sa;
+	int ok = unix_addr(path, &sa) == 0 && (*listener = unix_listen(path, 1, 0)) >= 0 &&
 		 (*client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
 		 connect(*client, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	int saved = errno;

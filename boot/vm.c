@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/unix_sock.h"
 #include "../common/wire.h"
 #include "child.h"
 #include "msg.h"
@@ -111,7 +112,8 @@ static void read_notice(struct watch *w, uint32_t events)
 	if (n > 0)
 		vm->notice_len += (size_t)n;
 	struct notice nt;
-	enum notice_state st = notice_parse(vm->notice, vm->notice_len, n <= 0, &nt, notice_log, NULL);
+	enum notice_state st = notice_parse(vm->notice, vm->notice_len, n <= 0, &nt, notice_log,
+					    NULL);
 	if (st == NOTICE_MORE)
 		return;
 	int conn = loop_del(vm->loop, w);
@@ -174,12 +176,12 @@ static int claim_dir(struct vm *vm)
 		snprintf(vm->vsock_path, sizeof(vm->vsock_path), "%s", o->vsock);
 	else
 		snprintf(vm->vsock_path, sizeof(vm->vsock_path), "%s/vsock", vm->dir);
-	snprintf(vm->ready_path, sizeof(vm->ready_path), "%s_%u", vm->vsock_path, WIRE_READY_PORT);
+	snprintf(vm->ready_path, sizeof(vm->ready_path), "%s_%d", vm->vsock_path, WIRE_READY_PORT);
 	unlink(vm->ready_path); /* a leftover of a VM that ran with the same --vsock */
-	int fd = unix_listen(vm->ready_path, err, sizeof(err));
+	int fd = unix_listen(vm->ready_path, 16, 1);
 	if (fd < 0) {
+		msg_warn("listen on %s: %s", vm->ready_path, strerror(errno));
 		vm->ready_path[0] = '\0';
-		msg_warn("%s", err);
 		return -1;
 	}
 	if (loop_add(vm->loop, &vm->ready_listen, fd, EPOLLIN, on_ready_listen) < 0) {
@@ -204,7 +206,8 @@ static int start_shares(struct vm *vm)
 		return 0;
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		pid_t pid;
-		vm->share_fds[i] = virtiofsd_start(o->volumes[i].host, o->volumes[i].cache, o->verbose, &pid);
+		vm->share_fds[i] = virtiofsd_start(o->volumes[i].host, o->volumes[i].cache,
+						   o->verbose, &pid);
 		if (vm->share_fds[i] < 0)
 			return -1;
 		add_helper(vm, pid);
@@ -241,7 +244,8 @@ static int start_vsockd(struct vm *vm)
 		child_prepare(parent, SIGTERM);
 		if (dup2(sv[0], 3) < 0)
 			_exit(127);
-		execl(bin, bin, "--vhost-fd", "3", "--uds", vm->vsock_path, "--cid", cid, (char *)NULL);
+		execl(bin, bin, "--vhost-fd", "3", "--uds", vm->vsock_path, "--cid", cid,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(sv[0]);
@@ -287,8 +291,12 @@ static int start_vmm(struct vm *vm)
 		close_fd(&io[0]), close_fd(&io[1]);
 		return -1;
 	}
-	struct vm_spec spec = { .o = c->o, .kernel = c->kernel, .initrd = c->initrd,
-				.cmdline = c->cmdline, .channel = c->channel, .vsock = c->agent };
+	struct vm_spec spec = { .o = c->o,
+				.kernel = c->kernel,
+				.initrd = c->initrd,
+				.cmdline = c->cmdline,
+				.channel = c->channel,
+				.vsock = c->agent };
 	struct vm_fds fds = { .console = con[1], .channel = io[1], .vsock = vm->vsock_fd };
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		fds.shares[i] = vm->share_fds[i];
@@ -307,7 +315,8 @@ static int start_vmm(struct vm *vm)
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
 	if (pid < 0) {
-		msg_warn(ok ? "fork: %s" : "%s: too many arguments", ok ? strerror(errno) : c->vmm->name);
+		msg_warn(ok ? "fork: %s" : "%s: too many arguments",
+			 ok ? strerror(errno) : c->vmm->name);
 		close(con[0]);
 		close_fd(&io[0]);
 		close(err[0]);
@@ -370,7 +379,8 @@ static void vsockd_ended(struct vm *vm, int status)
 	if (WIFSIGNALED(status))
 		snprintf(why, sizeof(why), "wisp-vsockd was killed by signal %d", WTERMSIG(status));
 	else
-		snprintf(why, sizeof(why), "wisp-vsockd exited with status %d", WEXITSTATUS(status));
+		snprintf(why, sizeof(why), "wisp-vsockd exited with status %d",
+			 WEXITSTATUS(status));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (vm->vmm_pid > 0)
 			vm_expect_end(vm, BACKEND_GONE_WAIT_MS, why);
@@ -441,7 +451,8 @@ void vm_request_shutdown(struct vm *vm, long long ms)
 	vm->shutdown_sent = 1;
 	vm_expect_end(vm, ms, NULL);
 	if (dial_start(&vm->dial, vm->loop, vm->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS,
-		       shutdown_dialled) < 0 && vm->c->name)
+		       shutdown_dialled) < 0 &&
+	    vm->c->name)
 		msg_warn("cannot ask the guest to shut down: %s", strerror(errno));
 }
 

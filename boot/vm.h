@@ -34,14 +34,14 @@ struct vm_events {
 struct vm_config {
 	const struct run_opts *o;
 	const struct vmm *vmm;
-	const char *name;        /* a named VM (wisp start), or NULL */
+	const char *name; /* a named VM (wisp start), or NULL */
 	const char *kernel, *initrd, *cmdline;
-	const char *self_dir;    /* where wisp-vsockd is */
-	int channel;             /* the virtio-serial port for PID 1's stream */
-	int agent;               /* a vsock device and a ready socket */
-	int echo_console;        /* console and VMM lines go to stderr too */
-	int log;                 /* stderr (wisp's, the helpers') goes to <dir>/log */
-	const char *nonce;       /* tags the console exit marker */
+	const char *self_dir; /* where wisp-vsockd is */
+	int channel;          /* the virtio-serial port for PID 1's stream */
+	int agent;            /* a vsock device and a ready socket */
+	int echo_console;     /* console and VMM lines go to stderr too */
+	int log;              /* stderr (wisp's, the helpers') goes to <dir>/log */
+	const char *nonce;    /* tags the console exit marker */
 };
 
 struct vm {
@@ -59,14 +59,14 @@ struct vm {
 	struct watch ready_listen, ready_conn;
 	uint8_t notice[NOTICE_IN_MAX];
 	size_t notice_len;
-	int announced;           /* one notice per boot */
+	int announced; /* one notice per boot */
 	/* Processes: the helpers, then the VMM. */
 	pid_t helpers[VM_MAX_HELPERS];
 	size_t nhelpers;
-	pid_t vsockd;            /* also among helpers; -1 once reaped */
+	pid_t vsockd; /* also among helpers; -1 once reaped */
 	int share_fds[OPTIONS_MAX_VOLUMES], vsock_fd;
-	pid_t vmm_pid;           /* -1 once reaped */
-	int channel_fd;          /* PID 1's stream, for the owner to take */
+	pid_t vmm_pid;  /* -1 once reaped */
+	int channel_fd; /* PID 1's stream, for the owner to take */
 	struct watch con, err;
 	struct line_splitter con_lines, err_lines;
 	/* The deadline: the VM must have ended by then. */
@@ -76,7 +76,7 @@ struct vm {
 	struct dial dial;
 	struct watch shutdown_conn;
 	int shutdown_sent;
-	int answered;            /* the owner has the command's status */
+	int answered; /* the owner has the command's status */
 };
 
 /* Sets up everything and starts the VMM. -1 with a message printed (what

@@ -13,17 +13,17 @@
 
 /* The fds wisp hands a VMM, by role; -1 where there is none. */
 struct vm_fds {
-	int console;     /* the serial console: kernel log, exit marker */
-	int channel;     /* the virtio-serial port "wisp.io" (run --no-vsock) */
-	int vsock;       /* the vhost-user socket of wisp-vsockd */
+	int console;                     /* the serial console: kernel log, exit marker */
+	int channel;                     /* the virtio-serial port "wisp.io" (run --no-vsock) */
+	int vsock;                       /* the vhost-user socket of wisp-vsockd */
 	int shares[OPTIONS_MAX_VOLUMES]; /* one vhost-user socket per virtiofs volume */
 };
 
 struct vm_spec {
 	const struct run_opts *o;
 	const char *kernel, *initrd, *cmdline;
-	int channel;     /* the virtio-serial port "wisp.io" */
-	int vsock;       /* a vsock device */
+	int channel; /* the virtio-serial port "wisp.io" */
+	int vsock;   /* a vsock device */
 };
 
 #define VMM_MAX_ARGS 128
@@ -44,8 +44,8 @@ struct vmm {
 	/* The guest's kernel arguments for this machine: its console and the
 	 * reboot= mode by which the guest's end ends the VMM. */
 	const char *console, *reboot;
-	int has_pci;          /* else the guest gets pci=off and skips the probe */
-	int needs_vsockd;     /* wisp starts wisp-vsockd (else the VMM has its own) */
+	int has_pci;             /* else the guest gets pci=off and skips the probe */
+	int needs_vsockd;        /* wisp starts wisp-vsockd (else the VMM has its own) */
 	unsigned min_memory_mib; /* the least guest RAM that boots on it */
 	/* Fills l from s and the fds (-1 where none). 0, or -1 when the spec
 	 * asks for what this VMM cannot do. */

@@ -20,11 +20,22 @@
 #define FD_VSOCK 5
 #define FD_SHARES 6
 
-__attribute__((format(printf, 2, 3)))
-static void push(struct vmm_launch *l, const char *fmt, ...)
+/* One argument, or an option and its value, appended to l's argv. */
+static void arg(struct vmm_launch *l, const char *word);
+static void opt(struct vmm_launch *l, const char *flag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void arg(struct vmm_launch *l, const char *word)
 {
-	if (l->argc >= VMM_MAX_ARGS - 1)
+	if (l->argc < VMM_MAX_ARGS - 1 && (l->argv[l->argc] = strdup(word)))
+		l->argv[++l->argc] = NULL;
+}
+
+static void opt(struct vmm_launch *l, const char *flag, const char *fmt, ...)
+{
+	if (l->argc >= VMM_MAX_ARGS - 2)
 		return;
+	arg(l, flag);
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&l->argv[l->argc], fmt, ap) >= 0)
@@ -66,15 +77,14 @@ static void add_volumes(const struct vmm *vmm, const struct run_opts *o, const s
 		char path[8192];
 		if (!strcmp(o->fs, "virtiofs")) {
 			pass_fd(l, fds->shares[i], FD_SHARES + (int)i);
-			push(l, "-chardev"), push(l, "socket,id=vfs%zu,fd=%zu", i, FD_SHARES + i);
-			push(l, "-device"), push(l, "vhost-user-fs-%s,chardev=vfs%zu,tag=" VOLUME_TAG_FMT,
-						 bus, i, i);
+			opt(l, "-chardev", "socket,id=vfs%zu,fd=%zu", i, FD_SHARES + i);
+			opt(l, "-device", "vhost-user-fs-%s,chardev=vfs%zu,tag=" VOLUME_TAG_FMT,
+			    bus, i, i);
 			continue;
 		}
-		push(l, "-fsdev"), push(l, "local,id=fs%zu,path=%s,security_model=%s%s", i,
-					qemu_escape(v->host, path, sizeof(path)), model,
-					v->ro ? ",readonly=on" : "");
-		push(l, "-device"), push(l, "virtio-9p-%s,fsdev=fs%zu,mount_tag=" VOLUME_TAG_FMT, bus, i, i);
+		opt(l, "-fsdev", "local,id=fs%zu,path=%s,security_model=%s%s", i,
+		    qemu_escape(v->host, path, sizeof(path)), model, v->ro ? ",readonly=on" : "");
+		opt(l, "-device", "virtio-9p-%s,fsdev=fs%zu,mount_tag=" VOLUME_TAG_FMT, bus, i, i);
 	}
 }
 
@@ -86,51 +96,53 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 	int kvm = !strcmp(o->accel, "kvm");
 	l->argc = 0;
 	l->nfds = 0;
-	push(l, QEMU);
+	arg(l, QEMU);
 	if (microvm)
 		/* No option ROMs, no ACPI tables the guest would not read; devices
 		 * reach the guest as virtio_mmio.device= on its command line. */
-		push(l, "-M"), push(l, "microvm,accel=%s,x-option-roms=off,acpi=off,rtc=on",
-				     o->accel);
+		opt(l, "-M", "microvm,accel=%s,x-option-roms=off,acpi=off,rtc=on", o->accel);
 	else
-		push(l, "-M"), push(l, "%s,accel=%s", vmm == &vmm_qemu_q35 ? "q35" : "pc", o->accel);
-	push(l, "-cpu"), push(l, kvm ? "host" : "qemu64");
-	push(l, "-m"), push(l, "%u", o->memory_mib);
+		opt(l, "-M", "%s,accel=%s", vmm == &vmm_qemu_q35 ? "q35" : "pc", o->accel);
+	opt(l, "-cpu", "%s", kvm ? "host" : "qemu64");
+	opt(l, "-m", "%u", o->memory_mib);
 	if ((!strcmp(o->fs, "virtiofs") && o->nvolumes) || s->vsock) {
 		/* vhost-user backends map guest RAM: it must be a shared memfd. */
-		push(l, "-object"), push(l, "memory-backend-memfd,id=mem,size=%uM,share=on", o->memory_mib);
-		push(l, "-machine"), push(l, "memory-backend=mem");
+		opt(l, "-object", "memory-backend-memfd,id=mem,size=%uM,share=on", o->memory_mib);
+		opt(l, "-machine", "memory-backend=mem");
 	}
-	push(l, "-smp"), push(l, "%u", o->cpus);
+	opt(l, "-smp", "%u", o->cpus);
 	/* Nothing but what is listed here: no NIC, no VGA, no user config. */
-	push(l, "-nodefaults"), push(l, "-no-user-config"), push(l, "-display"), push(l, "none");
+	arg(l, "-nodefaults");
+	arg(l, "-no-user-config");
+	opt(l, "-display", "none");
 	/* The guest's reset ends QEMU: that is how a wisp VM powers off. */
-	push(l, "-no-reboot");
+	arg(l, "-no-reboot");
 	if (o->rtc)
-		push(l, "-rtc"), push(l, "base=%s", o->rtc);
+		opt(l, "-rtc", "base=%s", o->rtc);
 	if (o->qmp) {
 		char path[256];
-		push(l, "-qmp"), push(l, "unix:%s,server=on,wait=off", qemu_escape(o->qmp, path, sizeof(path)));
+		opt(l, "-qmp", "unix:%s,server=on,wait=off",
+		    qemu_escape(o->qmp, path, sizeof(path)));
 	}
-	push(l, "-kernel"), push(l, "%s", s->kernel);
-	push(l, "-initrd"), push(l, "%s", s->initrd);
-	push(l, "-append"), push(l, "%s", s->cmdline);
+	opt(l, "-kernel", "%s", s->kernel);
+	opt(l, "-initrd", "%s", s->initrd);
+	opt(l, "-append", "%s", s->cmdline);
 	pass_fd(l, fds->console, FD_CONSOLE);
-	push(l, "-chardev"), push(l, "socket,id=con,fd=%d", FD_CONSOLE);
-	push(l, "-serial"), push(l, "chardev:con");
+	opt(l, "-chardev", "socket,id=con,fd=%d", FD_CONSOLE);
+	opt(l, "-serial", "chardev:con");
 	if (microvm)
-		push(l, "-global"), push(l, "virtio-mmio.force-legacy=false");
+		opt(l, "-global", "virtio-mmio.force-legacy=false");
 	if (s->channel) {
 		pass_fd(l, fds->channel, FD_CHANNEL);
-		push(l, "-device"), push(l, "virtio-serial-%s,max_ports=2", microvm ? "device" : "pci");
-		push(l, "-chardev"), push(l, "socket,id=io,fd=%d", FD_CHANNEL);
-		push(l, "-device"), push(l, "virtserialport,chardev=io,name=wisp.io");
+		opt(l, "-device", "virtio-serial-%s,max_ports=2", microvm ? "device" : "pci");
+		opt(l, "-chardev", "socket,id=io,fd=%d", FD_CHANNEL);
+		opt(l, "-device", "virtserialport,chardev=io,name=wisp.io");
 	}
 	add_volumes(vmm, o, fds, l);
 	if (s->vsock) {
 		pass_fd(l, fds->vsock, FD_VSOCK);
-		push(l, "-chardev"), push(l, "socket,id=vsock,fd=%d", FD_VSOCK);
-		push(l, "-device"), push(l, "vhost-user-vsock-%s,chardev=vsock", microvm ? "device" : "pci");
+		opt(l, "-chardev", "socket,id=vsock,fd=%d", FD_VSOCK);
+		opt(l, "-device", "vhost-user-vsock-%s,chardev=vsock", microvm ? "device" : "pci");
 	}
 	return l->argc < VMM_MAX_ARGS - 1 ? 0 : -1;
 }
@@ -140,14 +152,29 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
  * overlap. q35 and pc need 36: their firmware takes a share (35 MiB
  * overwrote the kernel). */
 const struct vmm vmm_qemu_microvm = {
-	.name = "qemu-microvm", .console = "ttyS0", .reboot = "t", .has_pci = 0,
-	.needs_vsockd = 1, .min_memory_mib = 32, .launch = launch,
+	.name = "qemu-microvm",
+	.console = "ttyS0",
+	.reboot = "t",
+	.has_pci = 0,
+	.needs_vsockd = 1,
+	.min_memory_mib = 32,
+	.launch = launch,
 };
 const struct vmm vmm_qemu_q35 = {
-	.name = "qemu-q35", .console = "ttyS0", .reboot = "t", .has_pci = 1,
-	.needs_vsockd = 1, .min_memory_mib = 36, .launch = launch,
+	.name = "qemu-q35",
+	.console = "ttyS0",
+	.reboot = "t",
+	.has_pci = 1,
+	.needs_vsockd = 1,
+	.min_memory_mib = 36,
+	.launch = launch,
 };
 const struct vmm vmm_qemu_pc = {
-	.name = "qemu-pc", .console = "ttyS0", .reboot = "t", .has_pci = 1,
-	.needs_vsockd = 1, .min_memory_mib = 36, .launch = launch,
+	.name = "qemu-pc",
+	.console = "ttyS0",
+	.reboot = "t",
+	.has_pci = 1,
+	.needs_vsockd = 1,
+	.min_memory_mib = 36,
+	.launch = launch,
 };

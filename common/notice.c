@@ -13,6 +13,13 @@ int notice_add(struct notice_out *n, uint8_t type, const void *payload, uint32_t
 	return 0;
 }
 
+int notice_add_log(struct notice_out *n, const char *line, uint32_t len)
+{
+	if (n->len + WIRE_HDR_SIZE + len > sizeof(n->buf) - NOTICE_LOG_RESERVE)
+		return -1;
+	return notice_add(n, WIRE_LOG, line, len);
+}
+
 enum notice_state notice_parse(const uint8_t *buf, size_t n, int eof, struct notice *out,
 			       void (*on_log)(void *ctx, const char *line, uint32_t len), void *ctx)
 {

@@ -17,8 +17,13 @@ struct notice_out {
 	size_t len;
 };
 
+/* What LOG lines leave free for the TRACE and EXIT that follow them. */
+#define NOTICE_LOG_RESERVE 4096
+
 /* Appends one frame; -1 (and nothing appended) when it does not fit. */
 int notice_add(struct notice_out *n, uint8_t type, const void *payload, uint32_t len);
+/* A LOG line, only while the reserve stays free. */
+int notice_add_log(struct notice_out *n, const char *line, uint32_t len);
 
 /* The host side. The notice and its HELLO, whole, fit this many bytes. */
 #define NOTICE_IN_MAX (WIRE_NOTICE_MAX + WIRE_HDR_SIZE + 4)

@@ -1,5 +1,8 @@
 #include "wire.h"
 
+#include <string.h>
+#include <sys/wait.h>
+
 void wire_put_u16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -49,6 +52,24 @@ long wire_parse(const uint8_t *buf, size_t n, struct wire_frame *f)
 	f->len = len;
 	f->payload = buf + WIRE_HDR_SIZE;
 	return (long)(WIRE_HDR_SIZE + len);
+}
+
+void wire_put_exit(uint8_t p[WIRE_EXIT_SIZE], uint8_t how, int32_t value)
+{
+	memset(p, 0, WIRE_EXIT_SIZE);
+	p[0] = how;
+	wire_put_u32(p + 4, (uint32_t)value);
+}
+
+void wire_exit_from_wait(int wait_status, uint8_t *how, int32_t *value)
+{
+	if (WIFSIGNALED(wait_status)) {
+		*how = WIRE_SIGNALED;
+		*value = WTERMSIG(wait_status);
+	} else {
+		*how = WIRE_EXITED;
+		*value = WEXITSTATUS(wait_status);
+	}
 }
 
 int wire_exit_status(uint8_t how, int32_t value)

@@ -75,6 +75,12 @@ void wire_put_u32(uint8_t *p, uint32_t v);
 uint16_t wire_get_u16(const uint8_t *p);
 uint32_t wire_get_u32(const uint8_t *p);
 
+/* EXIT's payload: u8 how, u8[3] zero, i32 value. */
+#define WIRE_EXIT_SIZE 8
+void wire_put_exit(uint8_t p[WIRE_EXIT_SIZE], uint8_t how, int32_t value);
+/* How a process ended, from its wait status: exited (code) or signaled. */
+void wire_exit_from_wait(int wait_status, uint8_t *how, int32_t *value);
+
 /* The exit status a shell would report: the code, 128+signal, 127, 126;
  * 125 when the guest could not set the command up. */
 int wire_exit_status(uint8_t how, int32_t value);

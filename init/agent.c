@@ -48,7 +48,7 @@ static int read_full(int fd, void *buf, size_t n)
 	return 0;
 }
 
-static int send_frame(int fd, uint8_t type, const void *p, uint32_t len)
+static int write_frame(int fd, uint8_t type, const void *p, uint32_t len)
 {
 	uint8_t hdr[WIRE_HDR_SIZE];
 	wire_put_header(hdr, type, len);
@@ -104,12 +104,13 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	char facts[TIMESYNC_FACTS_MAX];
 	size_t nfacts = timesync_check(facts, sizeof(facts));
 	if (nfacts)
-		send_frame(fd, WIRE_TRACE, facts, (uint32_t)nfacts);
+		write_frame(fd, WIRE_TRACE, facts, (uint32_t)nfacts);
 	struct trace trace = { .n = 0 };
 	trace_mark(&trace, "exec");
 	if (spawn_command(cfg, -1, &cmd) < 0) {
-		uint8_t exit_payload[8] = { WIRE_SETUP };
-		send_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));
+		uint8_t exit_payload[WIRE_EXIT_SIZE];
+		wire_put_exit(exit_payload, WIRE_SETUP, 0);
+		write_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));
 		if (cfg->poweroff)
 			end_vm_once_host_hangs_up(fd);
 		_exit(1);
@@ -117,7 +118,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 	/* The relay owns the connection from here, non-blocking. */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	trace_mark(&trace, "spawned");
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 100 };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_OWNER };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
 	int status = 0, exited = 0, reported = 0;
 	long long deadline = 0, kill_at = 0;
@@ -135,9 +136,10 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 			char text[TRACE_MAX * 40];
 			size_t len = trace_format(&trace, text, sizeof(text));
 			session_send(&s, WIRE_TRACE, text, (uint32_t)len);
-			uint8_t p[8] = { WIFEXITED(status) ? WIRE_EXITED : WIRE_SIGNALED };
-			wire_put_u32(p + 4, (uint32_t)(WIFEXITED(status) ? WEXITSTATUS(status)
-									 : WTERMSIG(status)));
+			uint8_t how, p[WIRE_EXIT_SIZE];
+			int32_t value;
+			wire_exit_from_wait(status, &how, &value);
+			wire_put_exit(p, how, value);
 			session_send(&s, WIRE_EXIT, p, sizeof(p));
 			reported = 1;
 		}
@@ -157,7 +159,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 		int timeout = wake ? (int)(wake > now ? wake - now : 0) + 1 : -1;
 		int n = epoll_wait(epfd, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u32 != 100) {
+			if (evs[i].data.u32 != TAG_OWNER) {
 				session_event(&s, evs[i].data.u32, evs[i].events);
 				continue;
 			}
@@ -193,7 +195,7 @@ static _Noreturn void serve(int fd)
 	wire_put_u32(version, WIRE_VERSION);
 	struct timeval tv = { REQUEST_TIMEOUT_MS / 1000, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send_frame(fd, WIRE_HELLO, version, sizeof(version)) < 0)
+	if (write_frame(fd, WIRE_HELLO, version, sizeof(version)) < 0)
 		_exit(1);
 	static uint8_t buf[WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD];
 	struct wire_frame f;
@@ -218,7 +220,7 @@ static _Noreturn void serve(int fd)
 	if (config_parse((const char *)f.payload, f.len, &cfg) < 0)
 		_exit(1);
 	for (size_t i = 0; i < cfg.nwarnings; i++)
-		send_frame(fd, WIRE_LOG, cfg.warnings[i], (uint32_t)strlen(cfg.warnings[i]));
+		write_frame(fd, WIRE_LOG, cfg.warnings[i], (uint32_t)strlen(cfg.warnings[i]));
 	run_exec(fd, &cfg);
 }
 

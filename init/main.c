@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../common/notice.h"
 #include "../common/wire.h"
 #include "agent.h"
 #include "channel.h"
@@ -84,24 +85,11 @@ static void forward_log(void *ctx, const char *line)
 }
 
 /* Serving the agent, PID 1 has no stream of its own: what it has to say
- * reaches the host in the ready notice, as frames. */
-struct notice {
-	uint8_t buf[WIRE_NOTICE_MAX];
-	size_t len;
-};
-
-static void notice_add(struct notice *n, uint8_t type, const void *payload, uint32_t len)
-{
-	if (n->len + WIRE_HDR_SIZE + len > sizeof(n->buf))
-		return;
-	wire_put_header(n->buf + n->len, type, len);
-	memcpy(n->buf + n->len + WIRE_HDR_SIZE, payload, len);
-	n->len += WIRE_HDR_SIZE + len;
-}
-
+ * reaches the host in the ready notice (common/notice.h), as frames; what
+ * does not fit is dropped. */
 static void notice_log(void *ctx, const char *line)
 {
-	notice_add(ctx, WIRE_LOG, line, (uint32_t)strlen(line));
+	notice_add_log(ctx, line, (uint32_t)strlen(line));
 }
 
 static void say_hello(struct session *s)
@@ -139,7 +127,7 @@ int main(void)
 		log_warn("out of memory");
 		power_off();
 	}
-	static struct notice notice;
+	static struct notice_out notice;
 	int serving = cfg.io == IO_VSOCK;
 	void (*sink)(void *, const char *) = serving ? notice_log : forward_log;
 	void *sink_ctx = serving ? (void *)&notice : (void *)&session;
@@ -155,7 +143,8 @@ int main(void)
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
-	/* 4. The clock, from the host, before anything can read it. */
+	/* 5. The clock, from the host, before anything can read it: before
+	 * the agent (4), which could start a command. */
 	timesync_boot(&cfg, &trace);
 	trace_mark(&trace, "clock");
 	/* 4. The agent, for the host's requests over vsock. Serving only those,
@@ -168,7 +157,8 @@ int main(void)
 		log_set_sink(NULL, NULL);
 		notice_add(&notice, WIRE_TRACE, text, (uint32_t)len);
 		if (!shares_ok) {
-			uint8_t status[8] = { WIRE_SETUP };
+			uint8_t status[WIRE_EXIT_SIZE];
+			wire_put_exit(status, WIRE_SETUP, 0);
 			notice_add(&notice, WIRE_EXIT, status, sizeof(status));
 		}
 		pid_t agent = agent_start(notice.buf, notice.len);
@@ -180,7 +170,8 @@ int main(void)
 	}
 	pid_t agent = agent_start(NULL, 0);
 	say_hello(&session);
-	/* 6. The user's command; without a channel, on the console. */
+	/* 6. The user's command; without a channel, on the console. The
+	 * agent (4) serves `wisp exec`s beside it. */
 	int stdio_console = chan < 0 ? console_fd : -1;
 	if (stdio_console >= 0 && !cfg.tty)
 		console_raw(stdio_console);

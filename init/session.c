@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../common/fd.h"
 #include "../common/wire.h"
 #include "log.h"
 
@@ -44,13 +45,6 @@ int session_send(struct session *s, uint8_t type, const void *payload, uint32_t 
 	queue_put(&s->to_host, hdr, sizeof(hdr));
 	queue_put(&s->to_host, payload, len);
 	return 0;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 static void channel_gone(struct session *s, const char *why)

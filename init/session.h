@@ -31,6 +31,8 @@ struct session {
 
 /* Which fd an epoll event is for. */
 enum session_tag { TAG_CHAN = 1, TAG_IN, TAG_OUT, TAG_ERR };
+/* Tags from here on are the session owner's (the agent's, PID 1's). */
+enum { TAG_OWNER = 100 };
 
 int session_init(struct session *s, int chan, struct command *cmd);
 

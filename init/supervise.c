@@ -30,7 +30,7 @@
  * that grace and report its status; PID 1 waits for them a little longer. */
 #define SERVE_GRACE_MS (SHUTDOWN_GRACE_MS + 2000)
 
-enum { TAG_SIGNAL = 100, TAG_TIMER, TAG_TIMESYNC };
+enum { TAG_SIGNAL = TAG_OWNER, TAG_TIMER, TAG_TIMESYNC };
 
 enum phase {
 	RUNNING,     /* the command runs */
@@ -94,13 +94,7 @@ static void arm_timer(struct pid1 *p, int ms)
 
 static void record_exit(struct pid1 *p, int status)
 {
-	if (WIFEXITED(status)) {
-		p->how = WIRE_EXITED;
-		p->value = WEXITSTATUS(status);
-	} else {
-		p->how = WIRE_SIGNALED;
-		p->value = WTERMSIG(status);
-	}
+	wire_exit_from_wait(status, &p->how, &p->value);
 }
 
 static void reap(struct pid1 *p)
@@ -197,8 +191,8 @@ static void report_exit(struct pid1 *p)
 	size_t len = trace_format(p->trace, text, sizeof(text));
 	session_send(p->s, WIRE_TRACE, text, (uint32_t)len);
 	int status = wire_exit_status(p->how, p->value);
-	uint8_t payload[8] = { p->how };
-	wire_put_u32(payload + 4, (uint32_t)p->value);
+	uint8_t payload[WIRE_EXIT_SIZE];
+	wire_put_exit(payload, p->how, p->value);
 	session_send(p->s, WIRE_EXIT, payload, sizeof(payload));
 	write_console_marker(p, status);
 	log_info("command ended with status %d", status);

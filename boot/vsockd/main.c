@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../../common/time_wire.h"
+#include "../../common/unix_sock.h"
 #include "log.h"
 #include "time_service.h"
 #include "vhost_user.h"
@@ -39,31 +40,10 @@ static void on_term(int sig)
 }
 enum { TAG_VHOST = 1, TAG_LISTEN, TAG_KICK_RX, TAG_KICK_TX, TAG_TIME };
 
-static int listen_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	mode_t old = umask(0177); /* sockets are 0600: only their owner connects */
-	int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 64) == 0;
-	umask(old);
-	if (!ok) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int accept_vhost(const char *path)
 {
-	int l = listen_unix(path);
+	unlink(path);
+	int l = unix_listen(path, 64, 1);
 	if (l < 0)
 		return -1;
 	/* QEMU connects once; wait for it with the socket made blocking. */
@@ -147,7 +127,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int listener = listen_unix(uds);
+	unlink(uds);
+	int listener = unix_listen(uds, 64, 1);
 	uds_to_remove = uds;
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);

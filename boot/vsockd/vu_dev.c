@@ -6,19 +6,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../../common/fd.h"
 #include "log.h"
 
 /* Offered: virtio 1.0 and the vhost-user protocol features; nothing that
  * needs work we do not do (no EVENT_IDX, no indirect descriptors). */
 #define OFFERED_FEATURES (VIRTIO_F_VERSION_1_BIT | VU_F_PROTOCOL_FEATURES)
 #define OFFERED_PROTOCOL (VU_PROTOCOL_F_CONFIG)
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
 
 void vu_dev_init(struct vu_dev *d, uint64_t guest_cid)
 {

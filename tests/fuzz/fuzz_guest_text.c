@@ -29,7 +29,8 @@ static void on_line(void *ctx, char *line)
 	const char *why = NULL;
 	if (strlen(line) >= CONSOLE_LINE_MAX)
 		abort();
-	if (console_classify(line, ctx, &status, &why) == CONSOLE_MARKER && (status < 0 || status > 255))
+	if (console_classify(line, ctx, &status, &why) == CONSOLE_MARKER &&
+	    (status < 0 || status > 255))
 		abort();
 }
 
@@ -39,7 +40,8 @@ static void notice(const uint8_t *data, size_t size)
 	for (int eof = 0; eof < 2; eof++) {
 		enum notice_state st = notice_parse(data, size, eof, &n, on_log, (void *)data);
 		if (st == NOTICE_DONE &&
-		    (n.end > size || (n.trace && (const uint8_t *)n.trace + n.trace_len > data + size) ||
+		    (n.end > size ||
+		     (n.trace && (const uint8_t *)n.trace + n.trace_len > data + size) ||
 		     n.status > 255))
 			abort();
 		if (eof && st == NOTICE_MORE)

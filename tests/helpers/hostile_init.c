@@ -93,7 +93,9 @@ static _Noreturn void answer_then_trickle(int fd)
 
 static int vsock_connect(unsigned port)
 {
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = port,
+				 .svm_cid = VMADDR_CID_HOST };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		return -1;
@@ -102,7 +104,9 @@ static int vsock_connect(unsigned port)
 
 static int vsock_listen(unsigned port)
 {
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_ANY };
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = port,
+				 .svm_cid = VMADDR_CID_ANY };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
 		return -1;

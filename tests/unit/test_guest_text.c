@@ -18,7 +18,8 @@ struct logs {
 static void collect_log(void *ctx, const char *line, uint32_t len)
 {
 	struct logs *l = ctx;
-	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%.*s|", (int)len, line);
+	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%.*s|", (int)len,
+				   line);
 }
 
 static void put_hello(struct notice_out *n, uint32_t version)
@@ -55,7 +56,8 @@ static void test_notice_of_a_guest_that_failed(void)
 {
 	static struct notice_out n;
 	n.len = 0;
-	uint8_t exit[8] = { WIRE_SETUP };
+	uint8_t exit[WIRE_EXIT_SIZE];
+	wire_put_exit(exit, WIRE_SETUP, 0);
 	notice_add(&n, WIRE_EXIT, exit, sizeof(exit));
 	struct notice nt;
 	/* Version 1: no HELLO, the notice ends at EOF. */
@@ -96,6 +98,17 @@ static void test_notice_that_cannot_be(void)
 	CHECK_INT(n.len, 0);
 	CHECK_INT(notice_add(&n, WIRE_TRACE, payload, sizeof(payload) - WIRE_HDR_SIZE), 0);
 	CHECK_INT(notice_add(&n, WIRE_HELLO, NULL, 0), -1);
+	/* LOG lines never take the room of the TRACE and EXIT after them. */
+	n.len = 0;
+	while (notice_add_log(&n, "a warning", 9) == 0)
+		;
+	CHECK(n.len <= sizeof(n.buf) - NOTICE_LOG_RESERVE);
+	CHECK_INT(notice_add(&n, WIRE_TRACE, payload, 640), 0);
+	uint8_t exit[WIRE_EXIT_SIZE];
+	wire_put_exit(exit, WIRE_SETUP, 0);
+	CHECK_INT(notice_add(&n, WIRE_EXIT, exit, sizeof(exit)), 0);
+	CHECK_INT(notice_parse(n.buf, n.len, 1, &nt, NULL, NULL), NOTICE_DONE);
+	CHECK_INT(nt.status, 125);
 }
 
 static char *json_of(const struct trace *t, int status)
@@ -120,16 +133,19 @@ static char *text_of(const struct trace *t)
 
 static void test_trace(void)
 {
-	struct trace t = { .ready = 1500, .hello = 1600, .status = 2000, .gone = 2500, .has_vm = 1 };
+	struct trace t = {
+		.ready = 1500, .hello = 1600, .status = 2000, .gone = 2500, .has_vm = 1
+	};
 	const char boot[] = "init=1000\nmounted=2500\nclock_source=vsock\nclock_offset_us=-12\n";
 	trace_set_guest(&t, boot, strlen(boot));
 	const char cmd[] = "exec=3000\nclock_offset_us=7\nexited=4000\n";
 	trace_add_guest(&t, cmd, strlen(cmd));
 	char *json = json_of(&t, 3);
-	CHECK_STR(json, "{\"guest_ms\": {\"init\": 1.000, \"mounted\": 2.500, \"exec\": 3.000, "
-			"\"exited\": 4.000}, \"guest_facts\": {\"clock_source\": \"vsock\", "
-			"\"clock_offset_us\": 7}, \"host_ms\": {\"ready\": 1.500, \"hello\": 1.600, "
-			"\"status\": 2.000, \"vm_gone\": 2.500}, \"exit_status\": 3}\n");
+	CHECK_STR(json,
+		  "{\"guest_ms\": {\"init\": 1.000, \"mounted\": 2.500, \"exec\": 3.000, "
+		  "\"exited\": 4.000}, \"guest_facts\": {\"clock_source\": \"vsock\", "
+		  "\"clock_offset_us\": 7}, \"host_ms\": {\"ready\": 1.500, \"hello\": 1.600, "
+		  "\"status\": 2.000, \"vm_gone\": 2.500}, \"exit_status\": 3}\n");
 	CHECK(json_valid(json));
 	free(json);
 	char *text = text_of(&t);
@@ -146,10 +162,27 @@ static void test_trace(void)
 static void test_trace_json_from_a_hostile_guest(void)
 {
 	static const char *const lines[] = {
-		"a=+5\n", "b=007\n", "c=1e5\n", "d=--\n", "e=\"\\\n", "x_y=+1\n", "x_z=0123\n",
-		"x_w=1.5\n", "x_q=-0\n", "p=99999999999999999999\n", "x_big=99999999999999999999\n",
-		"=5\n", "q=\n", "UPPER=1\n", "n-m=1\n", "x_s=a b\n", "x_t=\t\n", "r=1\r\n",
-		"long_name_that_is_far_too_long_for_wisp=1\n", "x_u=\xff\n", "s=-\n",
+		"a=+5\n",
+		"b=007\n",
+		"c=1e5\n",
+		"d=--\n",
+		"e=\"\\\n",
+		"x_y=+1\n",
+		"x_z=0123\n",
+		"x_w=1.5\n",
+		"x_q=-0\n",
+		"p=99999999999999999999\n",
+		"x_big=99999999999999999999\n",
+		"=5\n",
+		"q=\n",
+		"UPPER=1\n",
+		"n-m=1\n",
+		"x_s=a b\n",
+		"x_t=\t\n",
+		"r=1\r\n",
+		"long_name_that_is_far_too_long_for_wisp=1\n",
+		"x_u=\xff\n",
+		"s=-\n",
 	};
 	/* The checker itself tells JSON from what only looks like it. */
 	CHECK(!json_valid("{\"a\": +5}") && !json_valid("{\"a\": 007}"));

@@ -78,10 +78,11 @@ static void test_all_options(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *w[] = { "--vmm", "qemu-q35", "-m", "64", "--cpus", "2", "-e", "A=1", "--env",
-			    "B", "-w", "/src", "-u", "1000:1000", "-it", "--timeout", "2.5",
-			    "--append", "foo=bar", "--verbose", "--kernel", "/k", "--initrd", "/i",
-			    "echo", "-n", "x", NULL };
+	const char *w[] = { "--vmm",   "qemu-q35",  "-m",       "64",        "--cpus",   "2",
+			    "-e",      "A=1",       "--env",    "B",         "-w",       "/src",
+			    "-u",      "1000:1000", "-it",      "--timeout", "2.5",      "--append",
+			    "foo=bar", "--verbose", "--kernel", "/k",        "--initrd", "/i",
+			    "echo",    "-n",        "x",        NULL };
 	CHECK_INT(parse(&o, err, w), 0);
 	CHECK_STR(err, "");
 	CHECK_STR(o.vmm, "qemu-q35");
@@ -102,9 +103,22 @@ static void test_all_options(void)
 	CHECK_INT(o.argc, 3);
 	CHECK_STR(o.argv[1], "-n"); /* options after the command are its own */
 
-	const char *more[] = { "-v", "/a:/b//c/:ro,cache=loose", "--trace", "--trace-json",
-			       "/t.json", "--vsock", "/tmp/v", "--cid", "7", "--rtc",
-			       "2001-01-01T00:00:00", "--qmp", "/tmp/q", "--fs", "9p", NULL };
+	const char *more[] = { "-v",
+			       "/a:/b//c/:ro,cache=loose",
+			       "--trace",
+			       "--trace-json",
+			       "/t.json",
+			       "--vsock",
+			       "/tmp/v",
+			       "--cid",
+			       "7",
+			       "--rtc",
+			       "2001-01-01T00:00:00",
+			       "--qmp",
+			       "/tmp/q",
+			       "--fs",
+			       "9p",
+			       NULL };
 	CHECK_INT(parse(&o, err, more), 0);
 	CHECK_STR(err, "");
 	CHECK_INT(o.nvolumes, 1);
@@ -157,21 +171,25 @@ static void test_errors(void)
 		{ { "-e", "=x" }, "invalid --env '=x': want K=V or K" },
 		{ { "--accel", "hvf" }, "unknown --accel 'hvf': want tcg or kvm" },
 		{ { "--fs", "nfs" }, "unknown --fs 'nfs': want 9p or virtiofs" },
-		{ { "-v", "/a:/b:cache=auto" }, "invalid cache mode 'auto' for --fs 9p: want none, "
-						 "mmap, loose or fscache" },
+		{ { "-v", "/a:/b:cache=auto" },
+		  "invalid cache mode 'auto' for --fs 9p: want none, "
+		  "mmap, loose or fscache" },
 		{ { "--fs", "virtiofs", "-v", "/a:/b:cache=mmap" },
 		  "invalid cache mode 'mmap' for --fs virtiofs: want auto, always or none" },
 		{ { "-v", "/a:/b", "-v", "/c:/b/" }, "two volumes share the guest path /b" },
 		{ { "-v", "/a" }, "invalid --volume '/a': want HOSTDIR:GUESTDIR[:ro]" },
-		{ { "--rtc", "2001-01-01,x" }, "invalid --rtc '2001-01-01,x': want utc, localtime, "
-					       "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
-		{ { "--rtc", "2001-1-01" }, "invalid --rtc '2001-1-01': want utc, localtime, "
-					    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
+		{ { "--rtc", "2001-01-01,x" },
+		  "invalid --rtc '2001-01-01,x': want utc, localtime, "
+		  "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
+		{ { "--rtc", "2001-1-01" },
+		  "invalid --rtc '2001-1-01': want utc, localtime, "
+		  "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
 		{ { "--rtc", "now" },
 		  "invalid --rtc 'now': want utc, localtime, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
 		{ { "--qmp", "" }, "invalid --qmp '': want a socket path of 1 to 100 bytes" },
-		{ { "--vsock", "/" "123456789012345678901234567890123456789012345678901234567890"
-				 "1234567890123456789012345678901234567890" },
+		{ { "--vsock", "/"
+			       "123456789012345678901234567890123456789012345678901234567890"
+			       "1234567890123456789012345678901234567890" },
 		  "invalid --vsock '/123456789012345678901234567890123456789012345678901234567890"
 		  "1234567890123456789012345678901234567890': "
 		  "want a socket path of 1 to 100 bytes" },
@@ -208,8 +226,10 @@ static void test_memory_minimum_is_each_vmms(void)
 		CHECK_INT(parse(&o, err, small), -1);
 		CHECK(strstr(err, least) != NULL);
 		if (vmm->min_memory_mib > 32) {
-			snprintf(want, sizeof(want), "--memory below %u MiB does not boot on %s "
-				 "(its firmware takes a share)", vmm->min_memory_mib, name);
+			snprintf(want, sizeof(want),
+				 "--memory below %u MiB does not boot on %s "
+				 "(its firmware takes a share)",
+				 vmm->min_memory_mib, name);
 			CHECK_STR(err, want);
 		}
 	}
@@ -220,11 +240,16 @@ static void test_memory_minimum_is_each_vmms(void)
 static const char *sample_value(const char *name)
 {
 	static const char *const samples[][2] = {
-		{ "env", "A=1" }, { "workdir", "/" }, { "user", "1:1" }, { "name", "vm" },
-		{ "vmm", "qemu-q35" }, { "accel", "kvm" }, { "memory", "64" }, { "cpus", "2" },
-		{ "kernel", "/k" }, { "initrd", "/i" }, { "append", "a=1" }, { "rtc", "utc" },
-		{ "volume", "/tmp:/mnt" }, { "fs", "virtiofs" }, { "vsock", "/tmp/v" },
-		{ "cid", "4" }, { "qmp", "/tmp/q" }, { "timeout", "1" }, { "trace-json", "/t" },
+		{ "env", "A=1" },          { "workdir", "/" },
+		{ "user", "1:1" },         { "name", "vm" },
+		{ "vmm", "qemu-q35" },     { "accel", "kvm" },
+		{ "memory", "64" },        { "cpus", "2" },
+		{ "kernel", "/k" },        { "initrd", "/i" },
+		{ "append", "a=1" },       { "rtc", "utc" },
+		{ "volume", "/tmp:/mnt" }, { "fs", "virtiofs" },
+		{ "vsock", "/tmp/v" },     { "cid", "4" },
+		{ "qmp", "/tmp/q" },       { "timeout", "1" },
+		{ "trace-json", "/t" },
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
 		if (!strcmp(samples[i][0], name))
@@ -282,8 +307,9 @@ static void test_each_option_applies_to_its_commands_only(void)
 					CHECK_INT(got, 0);
 					continue;
 				}
-				snprintf(want, sizeof(want), "option '%s' does not apply to wisp %s",
-					 given, options_cmd_name(cmd));
+				snprintf(want, sizeof(want),
+					 "option '%s' does not apply to wisp %s", given,
+					 options_cmd_name(cmd));
 				CHECK_INT(got, -1);
 				CHECK_STR(err, want);
 			}
@@ -300,8 +326,9 @@ static void test_which_commands_take_which_options(void)
 		[OPTS_RUN] = " env workdir user interactive tty vmm accel memory cpus kernel initrd"
 			     " append rtc volume fs vsock cid no-vsock qmp timeout trace trace-json"
 			     " verbose help ",
-		[OPTS_START] = " name vmm accel memory cpus kernel initrd append rtc volume fs vsock"
-			       " cid no-vsock qmp timeout trace-json verbose help ",
+		[OPTS_START] =
+			" name vmm accel memory cpus kernel initrd append rtc volume fs vsock"
+			" cid no-vsock qmp timeout trace-json verbose help ",
 		[OPTS_EXEC] = " env workdir user interactive tty timeout trace help ",
 	};
 	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
@@ -347,7 +374,8 @@ static void test_usage_lists_each_commands_options(void)
 			int want = (r->cmds & OPTS_FOR(cmd)) != 0;
 			if (mentions(text, r->name) != want)
 				fprintf(stderr, "test_options: usage of wisp %s: --%s %s\n",
-					options_cmd_name(cmd), r->name, want ? "missing" : "listed");
+					options_cmd_name(cmd), r->name,
+					want ? "missing" : "listed");
 			CHECK_INT(mentions(text, r->name), want);
 			if (r->letter && want) {
 				char both[80];
@@ -361,8 +389,8 @@ static void test_usage_lists_each_commands_options(void)
 			if (!end)
 				break;
 			if (end - line >= 100)
-				fprintf(stderr, "test_options: %d columns: %.*s\n", (int)(end - line),
-					(int)(end - line), line);
+				fprintf(stderr, "test_options: %d columns: %.*s\n",
+					(int)(end - line), (int)(end - line), line);
 			CHECK(end - line < 100);
 		}
 		if (cmd != OPTS_EXEC)
@@ -377,8 +405,8 @@ static void test_start_exec_and_serve(void)
 {
 	struct run_opts o;
 	char err[OPTIONS_ERR_LEN];
-	const char *start[] = { "--name", "web-1.a_b", "-m", "64", "--append", "a=1", "--append", "b=2",
-				NULL };
+	const char *start[] = { "--name", "web-1.a_b", "-m",  "64", "--append",
+				"a=1",    "--append",  "b=2", NULL };
 	CHECK_INT(parse_cmd(OPTS_START, &o, err, start), 0);
 	CHECK_STR(o.name, "web-1.a_b");
 	CHECK_STR(o.append, "a=1 b=2");

@@ -92,7 +92,8 @@ static void test_failures_are_125_with_the_most_telling_reason(void)
 	o.vmm_status = EXITED(1);
 	CHECK_INT(status_of(&o, "the VM stopped before it was ready (VMM exit status 1)"), 125);
 	o.ready = 1;
-	CHECK_INT(status_of(&o, "the VM stopped before the command ended (VMM exit status 1)"), 125);
+	CHECK_INT(status_of(&o, "the VM stopped before the command ended (VMM exit status 1)"),
+		  125);
 	o.vmm_status = KILLED(11);
 	CHECK_INT(status_of(&o, "the VMM was killed by signal 11"), 125);
 	snprintf(o.vmm_error, sizeof(o.vmm_error), "qemu: could not load kernel");
@@ -114,7 +115,8 @@ static void test_exec_without_a_status(void)
 	struct outcome o;
 	outcome_init(&o, OUTCOME_EXEC);
 	CHECK_INT(status_of(&o, "the guest agent closed the connection without a status"), 125);
-	outcome_lost(&o, "cannot reach the guest agent: no answer from guest port 5252 within 10000 ms");
+	outcome_lost(
+		&o, "cannot reach the guest agent: no answer from guest port 5252 within 10000 ms");
 	CHECK_INT(status_of(&o, "cannot reach the guest agent: no answer from guest port 5252 "
 				"within 10000 ms"),
 		  125);
