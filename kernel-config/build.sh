@@ -3,7 +3,8 @@
 # Builds out/bzImage and out/vmlinux from Debian's linux-source-6.1 (or
 # $KERNEL_SRC) with the fragments in this folder merged onto allnoconfig.
 # The result is cached under $WISP_CACHE by the hash of everything that goes
-# into it, so a second build with the same inputs only copies two files.
+# into it, so a second build with the same inputs only copies two files; that
+# hash, the key, is written to OUTDIR/kernel.key.
 #
 # Environment: KERNEL_SRC (a kernel tree), KERNEL_TARBALL (default Debian's),
 # EXTRA_FRAGMENTS (more .config files, space separated), WISP_CACHE
@@ -87,6 +88,10 @@ if [ ! -x "$done_dir/gen_init_cpio" ]; then
 	gcc -O2 -o "$done_dir/gen_init_cpio.tmp" "$src/usr/gen_init_cpio.c"
 	mv "$done_dir/gen_init_cpio.tmp" "$done_dir/gen_init_cpio"
 fi
+# $out/kernel.key names the key of the kernel in $out (tests/test_build.py
+# finds the record of the independent rebuild by it): it goes away before the
+# products change and comes back after them, so it never names other bytes.
+[ "$(cat "$out/kernel.key" 2>/dev/null)" = "$key" ] || rm -f "$out/kernel.key"
 # Replace a product only when it changed, so make sees nothing new.
 install_if_changed() {
 	cmp -s "$1" "$2" || { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
@@ -98,5 +103,8 @@ install_if_changed "$done_dir/gen_init_cpio" "$out/gen_init_cpio"
 # A cache from before System.map was kept has none: only the profiler misses it.
 if [ -f "$done_dir/System.map" ]; then
 	install_if_changed "$done_dir/System.map" "$out/System.map"
+fi
+if [ ! -f "$out/kernel.key" ]; then
+	echo "$key" >"$out/kernel.key.tmp" && mv "$out/kernel.key.tmp" "$out/kernel.key"
 fi
 say "ready: $out/bzImage $out/vmlinux ($key)"

@@ -43,11 +43,12 @@ def vmm_processes(tag):
 
 
 def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True):
-    """Runs `wisp ARGS...`; a tag kernel argument marks its VMM."""
+    """Runs `wisp ARGS...`. `run` and `start` get a tag kernel argument, right
+    after the subcommand, that marks the VMM they boot: result.tag finds it."""
     args = list(args)
     t = "wisptest=" + uuid.uuid4().hex[:12]
-    if tag and args and args[0] == "run":
-        args = ["run", "--append", t] + args[1:]
+    if tag and args and args[0] in ("run", "start"):
+        args = [args[0], "--append", t] + args[1:]
     start = time.monotonic()
     proc = subprocess.Popen([WISP] + args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import HARD_TIMEOUT, WISP, vmm_processes, wisp
+from conftest import WISP, vmm_processes, wisp
 
 
 def processes_mentioning(text):
@@ -34,12 +34,6 @@ class Runtime:
 
     def popen(self, *args, **kw):
         return subprocess.Popen([WISP] + list(args), env=self.env, **kw)
-
-    def start(self, name, *opts, timeout=HARD_TIMEOUT):
-        tag = "wisptest=" + uuid.uuid4().hex[:12]
-        r = self.wisp("start", "--name", name, "--append", tag, *opts, timeout=timeout)
-        r.tag = tag
-        return r
 
     def assert_gone(self, name, tag):
         """Nothing of the VM is left: no process, no directory."""
@@ -70,7 +64,7 @@ def rt():
 @pytest.fixture(scope="module")
 def vm(rt):
     """One VM for the tests that only exec into it."""
-    r = rt.start("shared")
+    r = rt.wisp("start", "--name", "shared")
     assert r.returncode == 0, r
     yield "shared"
     s = rt.wisp("stop", "shared", timeout=60)
@@ -229,9 +223,9 @@ def test_bad_names_and_unknown_vms_are_one_line_125(rt):
 def test_start_twice_stop_in_order_and_nothing_left(rt, tmp_path):
     share = tmp_path / "share"
     share.mkdir()
-    r = rt.start("twice", "-v", "%s:/mnt" % share)
+    r = rt.wisp("start", "--name", "twice", "-v", "%s:/mnt" % share)
     assert r.returncode == 0, r
-    again = rt.start("twice")
+    again = rt.wisp("start", "--name", "twice")
     assert again.returncode == 125 and b"already running" in again.stderr, again
     # Written just before the stop: an orderly shutdown keeps it.
     w = rt.wisp("exec", "twice", "--", "sh", "-c", "echo kept > /mnt/f")
@@ -246,7 +240,7 @@ def test_start_twice_stop_in_order_and_nothing_left(rt, tmp_path):
 def test_a_guest_that_never_becomes_ready_fails_start_in_time(rt):
     # rdinit=/bin/cat: the kernel runs cat as PID 1; no agent ever listens.
     start = time.monotonic()
-    r = rt.start("never", "--timeout", "6", "--append", "rdinit=/bin/cat")
+    r = rt.wisp("start", "--name", "never", "--timeout", "6", "--append", "rdinit=/bin/cat")
     took = time.monotonic() - start
     assert r.returncode == 125 and b"not ready within 6 s" in r.stderr, r
     assert took < 15, took
@@ -282,7 +276,7 @@ def test_killing_vsockd_mid_transfer_fails_run_with_125(tmp_path):
 
 
 def test_killing_vsockd_of_a_started_vm_fails_exec_and_ends_the_vm(rt):
-    r = rt.start("doomed")
+    r = rt.wisp("start", "--name", "doomed")
     assert r.returncode == 0, r
     d = os.path.join(rt.root, "doomed")
     p = rt.popen("exec", "doomed", "--", "sh", "-c", "while :; do head -c 1000000 /dev/zero; done",
