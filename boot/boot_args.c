@@ -1,3 +1,4 @@
+/* What a VM boots with: kernel, initramfs, the guest's kernel command line. */
 #include "boot_args.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* The start of every helper process wisp forks (child.h). */
 #include "child.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* The user's command on the host side: stdio, EXEC keys, signals (command.h). */
 #include "command.h"
 
 #include <errno.h>

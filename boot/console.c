@@ -1,3 +1,4 @@
+/* Lines of the guest's console and the VMM's stderr, and what they mean. */
 #include "console.h"
 
 #include <stdio.h>

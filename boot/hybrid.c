@@ -1,3 +1,4 @@
+/* Dialling a guest port through a hybrid vsock socket, as a loop step. */
 #include "hybrid.h"
 
 #include <errno.h>

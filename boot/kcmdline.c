@@ -1,3 +1,4 @@
+/* The guest's kernel command line and the EXEC keys (kcmdline.h). */
 #include "kcmdline.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* The event loop: epoll watches and timerfd timers (loop.h). */
 #include "loop.h"
 
 #include <errno.h>

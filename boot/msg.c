@@ -1,3 +1,4 @@
+/* wisp's one-line messages (msg.h). */
 #include "msg.h"
 
 #include <stdarg.h>

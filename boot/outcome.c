@@ -1,3 +1,4 @@
+/* The exit-status decision (outcome.h): pure. */
 #include "outcome.h"
 
 #include <stdio.h>

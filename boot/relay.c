@@ -1,3 +1,4 @@
+/* The host's end of the framed stream (relay.h). */
 #include "relay.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* The runtime directory: private roots, one directory per VM, locks (runtime.h). */
 #include "runtime.h"
 
 #include <dirent.h>

@@ -1,10 +1,12 @@
+/* The user's terminal for -t: raw, restored, its size (term.h). */
 #include "term.h"
 
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
-/* File scope because term_restore() must work from a signal handler. */
+/* File scope because term_restore() runs from atexit(), which passes no
+ * argument, as well as at the end of a run. */
 static struct termios saved;
 static int saved_fd = -1;
 

@@ -1,3 +1,4 @@
+/* The boot trace as text and as JSON (trace.h): pure. */
 #include "trace.h"
 
 #include <string.h>

@@ -1,3 +1,4 @@
+/* QEMU's virtiofsd for one virtiofs volume (virtiofsd.h). */
 #include "virtiofsd.h"
 
 #include "../common/unix_sock.h"

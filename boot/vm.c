@@ -1,3 +1,4 @@
+/* One VM's life on the host (vm.h). */
 #include "vm.h"
 
 #include <errno.h>
