@@ -19,6 +19,7 @@
 #include "child.h"
 #include "msg.h"
 #include "virtiofsd.h"
+#include "volumes.h"
 
 /* How long the agent gets to answer a connection. */
 #define AGENT_CONNECT_MS 10000
@@ -457,24 +458,6 @@ void vm_request_shutdown(struct vm *vm, long long ms)
 		msg_warn("cannot ask the guest to shut down: %s", strerror(errno));
 }
 
-/* Every volume's host side must exist before anything starts. */
-static int check_volumes(const struct run_opts *o)
-{
-	for (size_t i = 0; i < o->nvolumes; i++) {
-		struct stat st;
-		const char *host = o->volumes[i].host;
-		if (stat(host, &st) < 0) {
-			msg_warn("volume %s: %s", host, strerror(errno));
-			return -1;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			msg_warn("volume %s: not a directory", host);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const struct vm_events *ev,
 	     struct outcome *out, struct trace *t, long long t0)
 {
@@ -492,7 +475,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		vm->share_fds[i] = -1;
 	t->has_vm = 1;
-	if (check_volumes(c->o) < 0)
+	if (volumes_check(c->o) < 0)
 		return -1;
 	if (timer_init(l, &vm->deadline, on_deadline) < 0) {
 		msg_warn("timerfd: %s", strerror(errno));
