@@ -17,7 +17,7 @@ int child_prepare(pid_t parent, int deathsig)
 		_exit(127); /* the parent died before the line above */
 	/* Its own process group: the terminal's Ctrl-C is for wisp to forward. */
 	setpgid(0, 0);
-	int null = open("/dev/null", O_RDWR);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
 		_exit(127);
 	return null;

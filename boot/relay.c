@@ -120,6 +120,14 @@ static void on_frame(struct relay *r, const struct wire_frame *f)
 {
 	switch (f->type) {
 	case WIRE_HELLO:
+		if (f->len != 4 || wire_get_u32(f->payload) != WIRE_VERSION) {
+			char why[96];
+			snprintf(why, sizeof(why),
+				 "the guest speaks protocol %u; this wisp speaks %d",
+				 f->len == 4 ? wire_get_u32(f->payload) : 0, WIRE_VERSION);
+			lose(r, 1, why);
+			return;
+		}
 		r->hello = 1;
 		r->trace->hello = since(r->t0);
 		break;

@@ -6,6 +6,7 @@
  * VM must be gone within POWEROFF_WAIT_MS of the status, or it is killed:
  * that bounds what a guest can do after EXIT (it is read and dropped). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct run {
 	struct timer timeout;
 	struct watch sig;
 	struct dial dial; /* to the agent, after a notice without HELLO */
+	int trace_fd;     /* --trace-json's file */
 	long long t0;
 };
 
@@ -177,11 +179,25 @@ static void loop(struct run *r)
 	}
 }
 
-static void write_trace_json(const char *path, const struct trace *t, int status)
+/* --trace-json's file, opened before the guest runs: a symlink there is
+ * refused, and one the guest plants later (the file may be in a volume)
+ * changes nothing, since the run writes through this fd. */
+static int open_trace_json(const char *path)
 {
-	FILE *f = fopen(path, "we");
-	if (!f || (trace_write_json(t, status, f), fclose(f)) != 0)
-		msg_warn("--trace-json %s: %s", path, strerror(errno));
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		msg_warn("--trace-json %s: %s", path,
+			 errno == ELOOP ? "is a symbolic link" : strerror(errno));
+	return fd;
+}
+
+static void write_trace_json(struct run *r, int status)
+{
+	FILE *f = NULL;
+	if (ftruncate(r->trace_fd, 0) == 0 && (f = fdopen(r->trace_fd, "w")))
+		r->trace_fd = -1; /* the FILE has it now */
+	if (!f || (trace_write_json(&r->trace, status, f), fclose(f)) != 0)
+		msg_warn("--trace-json %s: %s", r->o->trace_json, strerror(errno));
 }
 
 static int finish(struct run *r)
@@ -192,8 +208,8 @@ static int finish(struct run *r)
 	if (r->out.guest_status >= 0 || r->out.host_signal) {
 		if (r->o->trace)
 			trace_print(&r->trace, stderr);
-		if (r->o->trace_json)
-			write_trace_json(r->o->trace_json, &r->trace, status);
+		if (r->trace_fd >= 0)
+			write_trace_json(r, status);
 	}
 	if (why[0])
 		msg_warn("%s", why);
@@ -206,6 +222,7 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	memset(&r, 0, sizeof(r));
 	r.o = o;
 	r.over_port = o->no_vsock;
+	r.trace_fd = -1;
 	r.t0 = clock_us();
 	outcome_init(&r.out, OUTCOME_RUN);
 	/* PID 1's port is there from the start: there is no notice to wait for. */
@@ -214,7 +231,8 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	struct boot_args b;
 	if (!vmm || command_prepare(&r.cmd, o, !r.over_port) < 0 ||
 	    boot_args_build(&b, o, vmm, self_dir, !r.over_port, r.cmd.stdin_open, r.cmd.tty) < 0 ||
-	    setup(&r, o) < 0)
+	    setup(&r, o) < 0 ||
+	    (o->trace_json && (r.trace_fd = open_trace_json(o->trace_json)) < 0))
 		return EXIT_LAUNCHER;
 	struct vm_config c = { .o = o,
 			       .vmm = vmm,
@@ -239,5 +257,7 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	dial_cancel(&r.dial);
 	vm_teardown(&r.vm);
 	relay_free(&r.relay);
-	return finish(&r);
+	int status = finish(&r);
+	close_fd(&r.trace_fd);
+	return status;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,11 @@ static void read_notice(struct watch *w, uint32_t events)
 		/* Not a notice this guest could have sent: do not trust it. */
 		msg_warn("the guest's ready notice is malformed");
 		nt = (struct notice){ .status = wire_exit_status(WIRE_SETUP, 0) };
+	} else if (nt.hello && nt.version != WIRE_VERSION) {
+		/* A guest of another protocol: its requests would not be ours. */
+		msg_warn("the guest speaks protocol %u; this wisp speaks %d", nt.version,
+			 WIRE_VERSION);
+		nt = (struct notice){ .status = wire_exit_status(WIRE_SETUP, 0) };
 	}
 	if (!nt.hello)
 		close_fd(&conn);
@@ -151,6 +157,48 @@ static void on_ready_listen(struct watch *w, uint32_t events)
 	}
 }
 
+/* Whether dir holds path or is it. */
+static int path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) &&
+	       (path[n] == '/' || path[n] == '\0' || (n == 1 && dir[0] == '/'));
+}
+
+/* --vsock PATH: guest connections to host port P reach PATH_P, so only the
+ * user may be able to put anything there: its directory must be writable
+ * by no one else, and not be one the guest can write through a volume. */
+static int check_vsock_dir(const struct run_opts *o)
+{
+	char dir[PATH_MAX], real[PATH_MAX], shared[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", o->vsock);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0'; /* "/x" keeps "/" */
+	struct stat st;
+	if (!realpath(dir, real) || stat(real, &st) < 0) {
+		msg_warn("--vsock %s: %s", o->vsock, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
+	    (st.st_mode & 022)) {
+		msg_warn(
+			"--vsock %s: %s is writable by others; want a directory only you can write",
+			o->vsock, real);
+		return -1;
+	}
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		if (realpath(o->volumes[i].host, shared) && path_within(real, shared)) {
+			msg_warn("--vsock %s: inside the volume %s, where the guest can write",
+				 o->vsock, o->volumes[i].host);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Where the VM's sockets go: its private directory, or the user's --vsock
  * path with its ready socket beside it. */
 static int claim_dir(struct vm *vm)
@@ -174,6 +222,8 @@ static int claim_dir(struct vm *vm)
 		}
 		close(fd);
 	}
+	if (o->vsock && check_vsock_dir(o) < 0)
+		return -1;
 	if (o->vsock)
 		snprintf(vm->vsock_path, sizeof(vm->vsock_path), "%s", o->vsock);
 	else
@@ -263,6 +313,8 @@ static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t pare
 {
 	/* The VMM dies with the launcher, however the launcher dies. */
 	child_prepare(parent, SIGKILL);
+	/* What it creates (the --qmp socket) is the user's alone. */
+	umask(077);
 	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
 	/* Two rounds: a target number may be another fd's source. */

@@ -90,3 +90,16 @@ def test_stop_is_not_held_by_an_agent_that_trickles():
         for p in vmm_processes(tag) if tag else []:
             os.kill(p, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("path", ["vsock", "port"])
+def test_a_guest_of_another_protocol_version_is_refused(path):
+    args = ["run", "--initrd", HOSTILE, "--append",
+            "hostile=" + ("version" if path == "vsock" else "version-port")]
+    if path == "port":
+        args.append("--no-vsock")
+    r = wisp(*args, "--", "true", timeout=60)
+    assert r.returncode == 125, r
+    assert b"the guest speaks protocol 99; this wisp speaks 2" in r.stderr, r
+    assert r.stdout == b"", r
+    assert_no_leftovers(r)

@@ -7,7 +7,9 @@
  *   port   on PID 1's virtio port: HELLO, "hi\n", EXIT 7, then STDOUT
  *          frames forever;
  *   serve  announces itself as an agent, and answers a SHUTDOWN by
- *          trickling a byte every 500 ms forever. */
+ *          trickling a byte every 500 ms forever;
+ *   version and version-port: a HELLO of protocol 99 on the ready
+ *          connection, or on the port, then the answer of vsock/port. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -72,10 +74,12 @@ static int read_frame(int fd)
 	return hdr[0];
 }
 
+static uint32_t hello_version = WIRE_VERSION;
+
 static int say_hello(int fd)
 {
 	uint8_t v[4];
-	wire_put_u32(v, WIRE_VERSION);
+	wire_put_u32(v, hello_version);
 	return send_frame(fd, WIRE_HELLO, v, sizeof(v));
 }
 
@@ -161,7 +165,11 @@ int main(void)
 		cmdline[n > 0 ? n : 0] = '\0';
 		close(fd);
 	}
-	if (strstr(cmdline, "hostile=vsock"))
+	if (strstr(cmdline, "hostile=version"))
+		hello_version = 99;
+	if (strstr(cmdline, "hostile=version-port"))
+		over_port();
+	if (strstr(cmdline, "hostile=vsock") || strstr(cmdline, "hostile=version"))
 		over_vsock();
 	if (strstr(cmdline, "hostile=port"))
 		over_port();

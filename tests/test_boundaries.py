@@ -1,0 +1,65 @@
+"""What the host side refuses to do for a guest or another local user
+(docs/security.md): follow a symlink to write the trace, leave the QMP
+socket open to others, put vsock sockets where others could plant theirs."""
+import os
+import stat
+import subprocess
+import time
+
+from conftest import WISP, assert_no_leftovers, wisp
+
+
+def test_trace_json_refuses_a_symlink_given_at_launch(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "t.json").symlink_to(victim)
+    r = wisp("run", "--trace-json", str(tmp_path / "t.json"), "--", "true")
+    assert r.returncode == 125, r
+    assert b"--trace-json" in r.stderr and b"symbolic link" in r.stderr, r
+    assert victim.read_text() == "precious\n"
+
+
+def test_trace_json_is_not_redirected_by_a_symlink_the_guest_plants(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    trace = share / "t.json"
+    # The guest replaces the trace file with a link to a host path.
+    r = wisp("run", "-v", "%s:/w" % share, "--trace-json", str(trace), "--",
+             "ln", "-sf", str(victim), "/w/t.json")
+    assert r.returncode == 0, r
+    assert victim.read_text() == "precious\n"
+    assert_no_leftovers(r)
+
+
+def test_qmp_socket_is_private_whatever_the_umask(tmp_path):
+    qmp = tmp_path / "q.sock"
+    p = subprocess.Popen([WISP, "run", "--qmp", str(qmp), "--", "sleep", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: os.umask(0))
+    try:
+        deadline = time.monotonic() + 60
+        while not qmp.exists() and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        mode = stat.S_IMODE(os.lstat(qmp).st_mode)
+    finally:
+        p.kill()
+        p.communicate()
+    assert mode & 0o077 == 0, oct(mode)
+
+
+def test_vsock_path_must_be_in_a_directory_only_the_user_can_write(tmp_path):
+    r = wisp("run", "--vsock", "/tmp/wisp-test-%d.sock" % os.getpid(), "--", "true")
+    assert r.returncode == 125, r
+    assert b"writable by others" in r.stderr, r
+    assert not os.path.exists("/tmp/wisp-test-%d.sock" % os.getpid())
+    share = tmp_path / "share"
+    share.mkdir()
+    r = wisp("run", "-v", "%s:/w" % share, "--vsock", str(share / "v.sock"), "--", "true")
+    assert r.returncode == 125, r
+    assert b"inside the volume" in r.stderr, r
+    assert os.listdir(share) == []
+    # A private directory is fine.
+    r = wisp("run", "--vsock", str(tmp_path / "v.sock"), "--", "true")
+    assert r.returncode == 0, r
