@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/fd.h"
 #include "msg.h"
 #include "options.h"
 #include "run.h"
@@ -131,9 +133,8 @@ static int cmd_start(int argc, char **argv)
 			kill(pid, SIGKILL); /* its VMM and helpers die with it */
 			waitpid(pid, NULL, 0);
 			char vm_dir[PATH_MAX], err[300];
-			if (runtime_vm_dir(o.name, vm_dir, sizeof(vm_dir), err, sizeof(err)) == 0 &&
-			    !runtime_alive(vm_dir))
-				runtime_remove(vm_dir);
+			if (runtime_vm_dir(o.name, vm_dir, sizeof(vm_dir), err, sizeof(err)) == 0)
+				runtime_reap(vm_dir);
 			return EXIT_LAUNCHER;
 		}
 		char buf[4096];
@@ -221,30 +222,41 @@ static int cmd_stop(int argc, char **argv)
 		msg_warn("%s", err);
 		return EXIT_LAUNCHER;
 	}
+	/* The supervisor is signalled through a pidfd taken while its start
+	 * time still matches the state file's: never a process that merely
+	 * reuses its PID. */
 	struct vm_state st;
-	if (!runtime_alive(dir) || runtime_read_state(dir, &st) < 0) {
+	int pidfd = -1;
+	if (runtime_alive(dir) && runtime_read_state(dir, &st) == 0)
+		pidfd = pidfd_open(st.pid, 0);
+	if (pidfd < 0 || st.pid_start <= 0 || runtime_pid_start(st.pid) != st.pid_start) {
 		msg_warn("no running VM named %s", name);
+		close_fd(&pidfd);
 		return EXIT_LAUNCHER;
 	}
 	/* Its supervisor asks the guest to shut down in order; it is gone
 	 * when it lets go of the directory's lock. */
-	if (kill(st.pid, SIGTERM) < 0) {
+	if (pidfd_send_signal(pidfd, SIGTERM, NULL, 0) < 0) {
 		msg_warn("stop %s: %s", name, strerror(errno));
+		close(pidfd);
 		return EXIT_LAUNCHER;
 	}
 	long long deadline = now_ms() + (long long)(timeout * 1000);
+	int status = 0;
 	while (runtime_alive(dir)) {
 		if (now_ms() > deadline) {
 			msg_warn("VM %s did not shut down within %g s: killed", name, timeout);
-			kill(st.pid, SIGKILL);
+			pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
 			for (int i = 0; i < 100 && runtime_alive(dir); i++)
 				usleep(20000);
-			runtime_remove(dir);
-			return EXIT_LAUNCHER;
+			runtime_reap(dir);
+			status = EXIT_LAUNCHER;
+			break;
 		}
 		usleep(10000);
 	}
-	return 0;
+	close(pidfd);
+	return status;
 }
 
 static void print_vm(const char *name, const char *dir, void *ctx)

@@ -111,6 +111,34 @@ void runtime_remove(const char *dir)
 	rmdir(dir);
 }
 
+/* A leftover is moved aside while its lock is held, then removed: whoever
+ * races for the same name either holds that lock or sees it held, so no
+ * process ever removes the files of a directory another one just made. */
+int runtime_reap(const char *dir)
+{
+	int fd = take_lock(dir, 0);
+	if (fd < 0 && errno == EWOULDBLOCK)
+		return -1;
+	/* No lock file at all: never a live VM's (a new one appears locked),
+	 * but perhaps one being removed by its owner; moving it is harmless. */
+	if (fd < 0 && errno != ENOENT)
+		return -1;
+	char grave[RUNTIME_PATH_MAX + 16];
+	const char *slash = strrchr(dir, '/');
+	int n = slash ? (int)(slash - dir) : 0;
+	snprintf(grave, sizeof(grave), "%.*s/.dead-XXXXXX", n, dir);
+	int made = mkdtemp(grave) != NULL;
+	int ok = made && rename(dir, grave) == 0;
+	int saved = errno;
+	if (ok)
+		runtime_remove(grave);
+	else if (made)
+		rmdir(grave);
+	if (fd >= 0)
+		close(fd);
+	return ok || saved == ENOENT ? 0 : -1;
+}
+
 /* A directory appears under its final name already locked, so that no
  * scan of the root ever takes a VM being born for a leftover. */
 int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t errlen)
@@ -137,10 +165,8 @@ int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t er
 	for (int attempt = 0; rename(tmp, target) < 0; attempt++) {
 		int saved = errno;
 		if ((saved == EEXIST || saved == ENOTEMPTY) && attempt == 0 &&
-		    !runtime_alive(target)) {
-			runtime_remove(target); /* what a dead supervisor left */
-			continue;
-		}
+		    runtime_reap(target) == 0)
+			continue; /* what a dead supervisor left */
 		if (saved == EEXIST || saved == ENOTEMPTY)
 			snprintf(err, errlen, "a VM named %s is already running",
 				 name ? name : target);
@@ -155,6 +181,28 @@ int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t er
 	return fd;
 }
 
+long long runtime_pid_start(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The name in parentheses may hold anything: count from its end. */
+	char *p = strrchr(buf, ')');
+	long long start = -1;
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p && sscanf(p + 1, "%lld", &start) != 1)
+		start = -1;
+	return start;
+}
+
 int runtime_write_state(const char *dir, const struct vm_state *s)
 {
 	char path[RUNTIME_PATH_MAX + 16], tmp[RUNTIME_PATH_MAX + 16];
@@ -167,8 +215,8 @@ int runtime_write_state(const char *dir, const struct vm_state *s)
 			close(fd);
 		return -1;
 	}
-	fprintf(f, "pid=%d\nstarted=%lld\nready=%d\nvmm=%s\nmemory=%u\ncpus=%u\n", (int)s->pid,
-		s->started, s->ready, s->vmm, s->memory_mib, s->cpus);
+	fprintf(f, "pid=%d\npid_start=%lld\nstarted=%lld\nready=%d\nvmm=%s\nmemory=%u\ncpus=%u\n",
+		(int)s->pid, s->pid_start, s->started, s->ready, s->vmm, s->memory_mib, s->cpus);
 	if (fclose(f) != 0)
 		return -1;
 	/* Readers see the old state or the new one, never half of one. */
@@ -187,6 +235,7 @@ int runtime_read_state(const char *dir, struct vm_state *s)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "pid=%d", &pid) == 1)
 			s->pid = pid;
+		sscanf(line, "pid_start=%lld", &s->pid_start);
 		sscanf(line, "started=%lld", &s->started);
 		sscanf(line, "ready=%d", &s->ready);
 		sscanf(line, "vmm=%31s", s->vmm);
@@ -211,10 +260,8 @@ void runtime_each_vm(void (*fn)(const char *name, const char *dir, void *ctx), v
 			continue;
 		char dir[RUNTIME_PATH_MAX + 256];
 		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
-		if (!runtime_alive(dir)) {
-			runtime_remove(dir);
+		if (runtime_reap(dir) == 0)
 			continue;
-		}
 		if (strncmp(e->d_name, RUN_PREFIX, strlen(RUN_PREFIX)))
 			fn(e->d_name, dir, ctx);
 	}

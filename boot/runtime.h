@@ -13,9 +13,10 @@
 #define RUNTIME_PATH_MAX 108 /* sun_path: every socket path must fit */
 
 struct vm_state {
-	pid_t pid;         /* the supervising wisp process */
-	long long started; /* unix seconds */
-	int ready;         /* the guest agent listens */
+	pid_t pid;           /* the supervising wisp process */
+	long long pid_start; /* its start time (clock ticks after boot): which process pid is */
+	long long started;   /* unix seconds */
+	int ready;           /* the guest agent listens */
 	char vmm[32];
 	unsigned memory_mib, cpus;
 };
@@ -29,11 +30,16 @@ int runtime_vm_dir(const char *name, char *out, size_t size, char *err, size_t e
 int runtime_claim(const char *name, char *dir, size_t size, char *err, size_t errlen);
 /* 1 if a live process holds dir's lock, else 0. */
 int runtime_alive(const char *dir);
-/* Removes dir and the files in it. */
+/* Removes dir and the files in it (the caller's own directory). */
 void runtime_remove(const char *dir);
+/* Removes dir if it is a leftover, under its lock, so that a VM that takes
+ * the name meanwhile never loses its files: 0 removed (or gone), -1 alive. */
+int runtime_reap(const char *dir);
+/* The start time of process pid (field 22 of /proc/PID/stat), or -1. */
+long long runtime_pid_start(pid_t pid);
 int runtime_write_state(const char *dir, const struct vm_state *s);
 int runtime_read_state(const char *dir, struct vm_state *s);
-/* Calls fn for each live named VM; removes leftovers on the way. */
+/* Calls fn for each live named VM; reaps leftovers on the way. */
 void runtime_each_vm(void (*fn)(const char *name, const char *dir, void *ctx), void *ctx);
 
 #endif

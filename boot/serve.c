@@ -34,6 +34,7 @@ static void write_state(const struct serve *s, int ready)
 {
 	const struct run_opts *o = s->o;
 	struct vm_state st = { .pid = getpid(),
+			       .pid_start = runtime_pid_start(getpid()),
 			       .started = time(NULL),
 			       .ready = ready,
 			       .memory_mib = o->memory_mib,

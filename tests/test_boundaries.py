@@ -2,6 +2,7 @@
 (docs/security.md): follow a symlink to write the trace, leave the QMP
 socket open to others, put vsock sockets where others could plant theirs."""
 import os
+import pathlib
 import stat
 import subprocess
 import time
@@ -63,3 +64,32 @@ def test_vsock_path_must_be_in_a_directory_only_the_user_can_write(tmp_path):
     # A private directory is fine.
     r = wisp("run", "--vsock", str(tmp_path / "v.sock"), "--", "true")
     assert r.returncode == 0, r
+
+
+def test_stop_never_signals_a_process_that_reuses_the_supervisors_pid(tmp_path):
+    """A VM directory whose lock is held, but whose state names a process
+    that is not the supervisor it recorded (a reused PID): nothing is
+    signalled."""
+    import fcntl
+    import shutil
+    import tempfile
+    root = pathlib.Path(tempfile.mkdtemp(prefix="wb", dir="/tmp"))  # short, for sun_path
+    vm = root / "x"
+    vm.mkdir(mode=0o700)
+    bystander = subprocess.Popen(["sleep", "60"])
+    lock = open(vm / "lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for pid_start in ("pid_start=1\n", ""):
+            (vm / "state").write_text("pid=%d\n%sstarted=0\nready=1\nvmm=qemu-microvm\n"
+                                      % (bystander.pid, pid_start))
+            r = wisp("stop", "x", "--timeout", "1", env=dict(os.environ, WISP_RUNTIME_DIR=str(root)))
+            assert r.returncode == 125, r
+            assert b"no running VM named x" in r.stderr, r
+            time.sleep(0.2)
+            assert bystander.poll() is None, "wisp stop signalled a bystander"
+    finally:
+        lock.close()
+        bystander.kill()
+        bystander.wait()
+        shutil.rmtree(root, ignore_errors=True)
