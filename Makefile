@@ -140,6 +140,7 @@ $(OUT)/unit/test_kcmdline: $(call objs,san,$(KCMDLINE_CORE))
 $(OUT)/unit/test_vsock: $(call objs,san,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/unit/test_clock: $(call objs,san,$(CLOCK_CORE))
 $(OUT)/unit/test_outcome: $(call objs,san,boot/outcome.c)
+$(OUT)/unit/test_mounts: $(call objs,san,init/mounts.c init/log.c)
 $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile

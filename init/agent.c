@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +26,8 @@
 #include "vm_sockets.h"
 
 /* How long a connection may take to say what it wants. */
+/* The agent's listening socket, the one fd it keeps past the console. */
+#define AGENT_LISTEN_FD 3
 #define REQUEST_TIMEOUT_MS 10000
 /* After the command exits and its own output is read, how long output from
  * what it left behind may still flow before the EXIT frame closes the
@@ -349,6 +352,16 @@ pid_t agent_start(const void *notice, size_t notice_len)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Nothing of PID 1's but the console on 0-2: its signalfd, timers
+		 * and port are not the agent's, nor its commands'. */
+		if (listener != AGENT_LISTEN_FD) {
+			if (dup3(listener, AGENT_LISTEN_FD, O_CLOEXEC) < 0)
+				_exit(1);
+			listener = AGENT_LISTEN_FD;
+		}
+		if (syscall(SYS_close_range, AGENT_LISTEN_FD + 1, ~0U, 0) < 0)
+			_exit(1);
+		log_open(); /* a log fd of its own: PID 1's went with the rest */
 		agent_loop(listener, notice, notice_len);
 	}
 	close(listener);

@@ -105,3 +105,25 @@ def test_the_guest_powers_off_by_itself_with_two_cpus():
     for _ in range(6):
         r = wisp("run", "--cpus", "2", "--", "sleep", "0.5")
         assert r.returncode == 0 and r.stderr == b"", r
+
+
+def test_the_agent_keeps_no_fd_of_pid1():
+    """The agent (and every command it starts) holds the console, its own
+    listener and log, nothing of PID 1's: no signalfd, timer or port."""
+    script = ('agent=$(awk "/PPid/ {print \\$2}" /proc/$PPID/status); '
+              'for f in /proc/$agent/fd/*; do echo "${f##*/} $(readlink $f)"; done')
+    r = wisp("run", "--", "sh", "-c", script)
+    assert r.returncode == 0, r
+    fds = dict(line.split(" ", 1) for line in r.stdout.decode().splitlines())
+    assert set(fds) == {"0", "1", "2", "3", "4"}, fds
+    assert fds["3"].startswith("socket:") and fds["4"] == "/dev/kmsg", fds
+    assert not any("anon_inode" in target for target in fds.values()), fds
+
+
+def test_a_share_at_a_path_with_a_space_works(tmp_path):
+    d = tmp_path / "share"
+    d.mkdir()
+    r = wisp("run", "-v", "%s:/w x" % d, "--", "sh", "-c", "echo hi > '/w x/f'; grep -c ' /w\\\\040x ' /proc/mounts")
+    assert r.returncode == 0, r
+    assert r.stdout == b"1\n", r  # /proc/mounts escapes the space, as PID 1 reads it back
+    assert (d / "f").read_text() == "hi\n"
