@@ -55,7 +55,7 @@ static void on_console_line(void *ctx, char *line)
 		break;
 	}
 	if (vm->c->echo_console)
-		dprintf(STDERR_FILENO, "%s\n", line);
+		vm_log_line(&vm->log, line);
 }
 
 static void on_vmm_error_line(void *ctx, char *line)
@@ -64,7 +64,13 @@ static void on_vmm_error_line(void *ctx, char *line)
 	if (!vm->out->vmm_error[0] && *line)
 		snprintf(vm->out->vmm_error, sizeof(vm->out->vmm_error), "%s", line);
 	if (vm->c->echo_console)
-		dprintf(STDERR_FILENO, "%s\n", line);
+		vm_log_line(&vm->log, line);
+}
+
+static void on_helper_line(void *ctx, char *line)
+{
+	struct vm *vm = ctx;
+	vm_log_line(&vm->log, line);
 }
 
 /* Reads what w has into lines; at the end, the rest and the fd go. */
@@ -95,6 +101,34 @@ static void on_vmm_stderr(struct watch *w, uint32_t events)
 	(void)events;
 	struct vm *vm = container_of(w, struct vm, err);
 	read_lines(vm, w, &vm->err_lines, on_vmm_error_line);
+}
+
+static void on_helper_stderr(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct vm *vm = container_of(w, struct vm, helper_err);
+	read_lines(vm, w, &vm->helper_lines, on_helper_line);
+}
+
+/* With a log, the helpers' stderr is a pipe read into it, so that what
+ * they say counts against the log's bound; -1 where they keep wisp's. */
+static int helper_stderr(struct vm *vm)
+{
+	int p[2];
+	if (!vm->c->log)
+		return -1;
+	if (vm->helper_err.fd < 0) {
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			msg_warn("pipe: %s", strerror(errno));
+			return -1;
+		}
+		if (loop_add(vm->loop, &vm->helper_err, p[0], EPOLLIN, on_helper_stderr) < 0) {
+			close(p[0]), close(p[1]);
+			return -1;
+		}
+		vm->helper_err_w = p[1];
+	}
+	return vm->helper_err_w;
 }
 
 /* --- the ready notice --- */
@@ -211,17 +245,8 @@ static int claim_dir(struct vm *vm)
 		msg_warn("%s", err);
 		return -1;
 	}
-	if (vm->c->log) {
-		char log[RUNTIME_PATH_MAX + 16];
-		snprintf(log, sizeof(log), "%s/log", vm->dir);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
-			msg_warn("%s: %s", log, strerror(errno));
-			close_fd(&fd);
-			return -1;
-		}
-		close(fd);
-	}
+	if (vm->c->log && vm_log_open(&vm->log, vm->dir) < 0)
+		return -1;
 	if (o->vsock && check_vsock_dir(o) < 0)
 		return -1;
 	if (o->vsock)
@@ -283,6 +308,7 @@ static int start_vsockd(struct vm *vm)
 	}
 	char cid[16];
 	snprintf(cid, sizeof(cid), "%u", vm->c->o->cid);
+	int err_w = helper_stderr(vm);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -294,7 +320,7 @@ static int start_vsockd(struct vm *vm)
 	if (pid == 0) {
 		/* SIGTERM, not SIGKILL: it removes its socket file on the way out. */
 		child_prepare(parent, SIGTERM);
-		if (dup2(sv[0], 3) < 0)
+		if (dup2(sv[0], 3) < 0 || (err_w >= 0 && dup2(err_w, STDERR_FILENO) < 0))
 			_exit(127);
 		execl(bin, bin, "--vhost-fd", "3", "--uds", vm->vsock_path, "--cid", cid,
 		      (char *)NULL);
@@ -523,7 +549,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->lock_fd = vm->vsock_fd = vm->channel_fd = -1;
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
-	vm->shutdown_conn.fd = vm->deadline.w.fd = -1;
+	vm->shutdown_conn.fd = vm->deadline.w.fd = vm->helper_err.fd = vm->helper_err_w = -1;
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		vm->share_fds[i] = -1;
 	t->has_vm = 1;
@@ -595,6 +621,11 @@ void vm_teardown(struct vm *vm)
 	stop_helpers(vm);
 	loop_close(vm->loop, &vm->con);
 	loop_close(vm->loop, &vm->err);
+	close_fd(&vm->helper_err_w);
+	/* What the helpers said on their way out. */
+	if (vm->helper_err.fd >= 0)
+		read_lines(vm, &vm->helper_err, &vm->helper_lines, on_helper_line);
+	loop_close(vm->loop, &vm->helper_err);
 	close_fd(&vm->channel_fd);
 	close_fd(&vm->vsock_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)

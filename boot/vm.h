@@ -19,6 +19,7 @@
 #include "outcome.h"
 #include "runtime.h"
 #include "trace.h"
+#include "vm_log.h"
 #include "vmm.h"
 
 #define VM_MAX_HELPERS (OPTIONS_MAX_VOLUMES + 1)
@@ -68,6 +69,10 @@ struct vm {
 	pid_t vmm_pid;  /* -1 once reaped */
 	int channel_fd; /* PID 1's stream, for the owner to take */
 	struct watch con, err;
+	struct watch helper_err; /* the helpers' stderr, with a log */
+	struct line_splitter helper_lines;
+	int helper_err_w; /* its write end, for helpers to inherit */
+	struct vm_log log;
 	struct line_splitter con_lines, err_lines;
 	/* The deadline: the VM must have ended by then. */
 	struct timer deadline;

@@ -93,3 +93,33 @@ def test_stop_never_signals_a_process_that_reuses_the_supervisors_pid(tmp_path):
         bystander.kill()
         bystander.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_background_vms_log_stays_bounded_whatever_the_console_says():
+    """2.2 MB on the guest's console (a flood at the UART's pace under TCG)
+    into a `wisp start` VM: the log is rotated at 1 MiB, log + log.1 stay
+    under 2 MiB, and the newest lines are kept."""
+    import shutil
+    import tempfile
+    root = tempfile.mkdtemp(prefix="wl", dir="/tmp")
+    os.chmod(root, 0o700)
+    env = dict(os.environ, WISP_RUNTIME_DIR=root)
+    try:
+        r = wisp("start", "--name", "flood", env=env, timeout=60)
+        assert r.returncode == 0, r
+        flood = ("head -c 2200000 /dev/zero | tr '\\0' x | fold -w 99 > /dev/console; "
+                 "echo the-last-line > /dev/console")
+        r = wisp("exec", "flood", "--", "sh", "-c", flood, env=env, timeout=120)
+        assert r.returncode == 0, r
+        log = os.path.join(root, "flood", "log")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b"the-last-line" not in open(log, "rb").read():
+            time.sleep(0.1)
+        sizes = [os.path.getsize(log), os.path.getsize(log + ".1")]
+        assert sum(sizes) <= 2 * 1024 * 1024, sizes
+        assert b"the-last-line" in open(log, "rb").read()
+        assert b"what came before is in log.1" in open(log, "rb").read()
+        assert wisp("stop", "flood", env=env, timeout=60).returncode == 0
+    finally:
+        wisp("stop", "flood", env=env, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
