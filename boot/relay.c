@@ -136,14 +136,14 @@ static void on_frame(struct relay *r, const struct wire_frame *f)
 		trace_add_guest(r->trace, (const char *)f->payload, f->len);
 		break;
 	case WIRE_STDOUT:
-		if (!r->stdout_gone && write_all(STDOUT_FILENO, f->payload, f->len) < 0)
+		if (!r->stdout_gone && write_all(r->out_fd, f->payload, f->len) < 0)
 			r->stdout_gone = 1; /* EPIPE: keep the VM going, drop the rest */
 		break;
 	case WIRE_STDERR:
-		write_all(STDERR_FILENO, f->payload, f->len);
+		write_all(r->err_fd, f->payload, f->len);
 		break;
 	case WIRE_LOG:
-		dprintf(STDERR_FILENO, "%.*s\n", (int)f->len, (const char *)f->payload);
+		dprintf(r->err_fd, "%.*s\n", (int)f->len, (const char *)f->payload);
 		break;
 	case WIRE_EXIT:
 		if (f->len == 8) {
@@ -176,13 +176,15 @@ static void read_stream(struct relay *r)
 		return;
 	}
 	struct wire_frame f;
-	long used;
-	while (r->exit_status < 0 &&
+	long used = 0;
+	/* Until EXIT, or a frame that ended the stream (a HELLO of another
+	 * version): nothing after either is the command's. */
+	while (r->exit_status < 0 && r->io.fd >= 0 &&
 	       (used = wire_parse(queue_head(&r->from_guest), queue_len(&r->from_guest), &f)) > 0) {
 		on_frame(r, &f);
 		queue_consume(&r->from_guest, (size_t)used);
 	}
-	if (r->exit_status < 0 && used < 0) {
+	if (r->exit_status < 0 && r->io.fd >= 0 && used < 0) {
 		msg_warn("the guest sent a malformed frame; closing the channel");
 		lose(r, 1, "the guest agent broke the protocol");
 	}
@@ -211,6 +213,8 @@ int relay_init(struct relay *r, struct loop *l, const struct relay_events *ev, s
 	r->io.fd = r->in.fd = -1;
 	r->stdin_fd = -1;
 	r->exit_status = -1;
+	r->out_fd = STDOUT_FILENO;
+	r->err_fd = STDERR_FILENO;
 	if (queue_init(&r->to_guest, TO_GUEST_CAP) < 0 ||
 	    queue_init(&r->from_guest, FROM_GUEST_CAP) < 0) {
 		relay_free(r);

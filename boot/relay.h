@@ -27,15 +27,16 @@ struct relay {
 	struct loop *loop;
 	const struct relay_events *ev;
 	struct trace *trace;
-	long long t0;     /* launch, for the trace */
-	struct watch io;  /* the stream; fd -1 before attach and after close */
-	struct watch in;  /* the user's stdin, when it can be polled */
-	int stdin_fd;     /* -1: none, or ended */
-	int stdin_polled; /* in epoll (a regular file cannot be) */
-	int tty;          /* stdin is a terminal: its EOF is the guest's to see */
-	int hello;        /* the guest started the command */
-	int exit_status;  /* from EXIT, or -1 */
-	int stdout_gone;  /* EPIPE: the rest of stdout is dropped */
+	long long t0;       /* launch, for the trace */
+	struct watch io;    /* the stream; fd -1 before attach and after close */
+	struct watch in;    /* the user's stdin, when it can be polled */
+	int stdin_fd;       /* -1: none, or ended */
+	int stdin_polled;   /* in epoll (a regular file cannot be) */
+	int tty;            /* stdin is a terminal: its EOF is the guest's to see */
+	int hello;          /* the guest started the command */
+	int exit_status;    /* from EXIT, or -1 */
+	int stdout_gone;    /* EPIPE: the rest of stdout is dropped */
+	int out_fd, err_fd; /* where the command's stdout and stderr go (1, 2) */
 	struct queue to_guest, from_guest;
 };
 
