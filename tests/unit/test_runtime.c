@@ -22,17 +22,20 @@ static void make_leftover(const char *dir)
 	close(open(path, O_WRONLY | O_CREAT, 0600));
 }
 
-/* In a child: claims "x" and, if it got it, checks its files stay. Exit
- * status: 0 lost the race, 1 won and kept its files, 2 won and lost them. */
-static int contender(int go)
+/* In a child: claims "x" when go says so, tells the parent it tried, and
+ * holds what it got until release closes: a winner that is gone would
+ * rightly be a leftover for the other. Exit status: 0 lost the race, 1 won
+ * and kept its files, 2 won and lost them. */
+static int contender(int go, int tried, int release)
 {
 	char dir[RUNTIME_PATH_MAX], err[256], c;
 	if (read(go, &c, 1) != 1)
 		return 3;
 	int fd = runtime_claim("x", dir, sizeof(dir), err, sizeof(err));
+	if (write(tried, "t", 1) != 1 || read(release, &c, 1) != 0)
+		return 3;
 	if (fd < 0)
 		return 0;
-	usleep(2000); /* the other one is still at it */
 	char lock[RUNTIME_PATH_MAX + 8];
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
 	struct stat a, b;
@@ -51,17 +54,26 @@ static void test_racing_starts_never_remove_each_others_files(void)
 	int winners = 0, lost_files = 0, rounds = 200;
 	for (int round = 0; round < rounds; round++) {
 		make_leftover(dir);
-		int go[2];
-		if (pipe(go) < 0)
+		int go[2], tried[2], release[2];
+		if (pipe(go) < 0 || pipe(tried) < 0 || pipe(release) < 0)
 			abort();
 		pid_t kids[2];
-		for (int k = 0; k < 2; k++)
-			if ((kids[k] = fork()) == 0)
-				_exit(contender(go[0]));
+		for (int k = 0; k < 2; k++) {
+			if ((kids[k] = fork()) == 0) {
+				close(release[1]);
+				_exit(contender(go[0], tried[1], release[0]));
+			}
+		}
 		close(go[0]);
-		if (write(go[1], "gg", 2) != 2)
+		close(tried[1]);
+		close(release[0]);
+		char c[2];
+		if (write(go[1], "gg", 2) != 2 || read(tried[0], c, 1) != 1 ||
+		    read(tried[0], c, 1) != 1)
 			abort();
 		close(go[1]);
+		close(tried[0]);
+		close(release[1]); /* both tried: let go */
 		for (int k = 0; k < 2; k++) {
 			int status;
 			waitpid(kids[k], &status, 0);
