@@ -43,6 +43,19 @@ struct conn {
 	int dead;             /* freed at the end of the epoll batch */
 };
 
+/* The messages an event can repeat, each through its limiter (log.h). */
+enum {
+	L_CTL_FULL,
+	L_CONNS_FULL,
+	L_EPOLL,
+	L_BAD_LINE,
+	L_OVERRUN,
+	L_SHORT_PKT,
+	L_BAD_PKT,
+	L_SMALL_RX,
+	L_COUNT
+};
+
 struct ctl {
 	uint32_t host_port, guest_port;
 	uint16_t op;
@@ -57,14 +70,14 @@ struct vsock_dev {
 	struct conn *conns;
 	struct conn *dead; /* closed, not yet freed (see conn_free) */
 	size_t nconns;
-	int conns_full_said, ctl_full_said; /* one log line per episode, not per packet */
 	struct ctl ctl[MAX_CTL];
 	size_t nctl;
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
-	int debug;           /* WISP_VSOCKD_DEBUG=1: a line per packet */
-	uint32_t local_port; /* served in this process, not at <uds>_P */
+	struct log_limit log[L_COUNT]; /* what a guest or a host client can repeat */
+	int debug;                     /* WISP_VSOCKD_DEBUG=1: a line per packet */
+	uint32_t local_port;           /* served in this process, not at <uds>_P */
 	int (*local_open)(void *ctx);
 	void *local_ctx;
 };
@@ -78,6 +91,14 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	v->uds = uds_path;
 	v->epfd = epfd;
 	v->next_port = FIRST_HOST_PORT;
+	v->log[L_CTL_FULL] = LOG_LIMIT("control queue full: dropping a control packet");
+	v->log[L_CONNS_FULL] = LOG_LIMIT("refusing a connection past the limit");
+	v->log[L_EPOLL] = LOG_LIMIT("epoll_ctl for a new connection failed");
+	v->log[L_BAD_LINE] = LOG_LIMIT("hybrid socket: malformed CONNECT line");
+	v->log[L_OVERRUN] = LOG_LIMIT("resetting a guest connection that overran its credit");
+	v->log[L_SHORT_PKT] = LOG_LIMIT("dropping a packet shorter than its header");
+	v->log[L_BAD_PKT] = LOG_LIMIT("dropping a packet from the guest");
+	v->log[L_SMALL_RX] = LOG_LIMIT("rx buffer smaller than a header");
 	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
 	v->debug = dbg && *dbg == '1';
 	return v;
@@ -123,9 +144,9 @@ static void queue_ctl(struct vsock_dev *v, struct conn *c, uint32_t host_port, u
 			if (v->ctl[i].conn == c && v->ctl[i].op == op)
 				return;
 	if (v->nctl == MAX_CTL) {
-		if (!v->ctl_full_said)
-			log_msg("control queue full: dropping control packets until the guest takes some");
-		v->ctl_full_said = 1;
+		log_limited(
+			&v->log[L_CTL_FULL],
+			"control queue full: dropping control packets until the guest takes some");
 		return;
 	}
 	v->ctl[v->nctl++] = (struct ctl){ host_port, guest_port, op, flags, c };
@@ -135,9 +156,8 @@ static int conns_full(struct vsock_dev *v)
 {
 	if (v->nconns < MAX_CONNS)
 		return 0;
-	if (!v->conns_full_said)
-		log_msg("%d connections open: refusing more until one ends", MAX_CONNS);
-	v->conns_full_said = 1;
+	log_limited(&v->log[L_CONNS_FULL], "%d connections open: refusing more until one ends",
+		    MAX_CONNS);
 	return 1;
 }
 
@@ -158,7 +178,7 @@ static struct conn *conn_new(struct vsock_dev *v, int fd, enum conn_state st)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 				  .data.ptr = c };
 	if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		log_msg("epoll_ctl: %s", strerror(errno));
+		log_limited(&v->log[L_EPOLL], "epoll_ctl: %s", strerror(errno));
 		queue_free(&c->to_fd);
 		free(c);
 		close(fd);
@@ -176,9 +196,6 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 		if (*p == c) {
 			*p = c->next;
 			v->nconns--;
-			/* Well below the limit again: the next episode is news. */
-			if (v->nconns < MAX_CONNS * 7 / 8)
-				v->conns_full_said = 0;
 			break;
 		}
 	}
@@ -234,7 +251,7 @@ static void read_connect_line(struct vsock_dev *v, struct conn *c)
 		uint32_t port;
 		int used = vsock_parse_connect(c->line, c->line_len, &port);
 		if (used < 0) {
-			log_msg("hybrid socket: malformed CONNECT line");
+			log_limited(&v->log[L_BAD_LINE], "hybrid socket: malformed CONNECT line");
 			conn_free(v, c);
 			return;
 		}
@@ -344,7 +361,8 @@ static void from_guest(struct vsock_dev *v, const struct vsock_hdr *h, const uin
 		break;
 	case VSOCK_OP_RW:
 		if (c->state != C_OPEN || queue_put(&c->to_fd, payload, h->len) < 0) {
-			log_msg("guest port %u overran its credit: reset", h->src_port);
+			log_limited(&v->log[L_OVERRUN], "guest port %u overran its credit: reset",
+				    h->src_port);
 			conn_reset(v, c);
 			return;
 		}
@@ -397,13 +415,15 @@ static void drain_tx(struct vsock_dev *v)
 		vq_push(vq, ch.head, 0);
 		struct vsock_hdr h;
 		if (n < VSOCK_HDR_SIZE) {
-			log_msg("dropping a packet shorter than its header");
+			log_limited(&v->log[L_SHORT_PKT],
+				    "dropping a packet shorter than its header");
 			continue;
 		}
 		vsock_hdr_get(v->pkt, &h);
 		const char *why = vsock_check(&h, v->vu->guest_cid, (size_t)n - VSOCK_HDR_SIZE);
 		if (why) {
-			log_msg("dropping a packet from the guest: %s", why);
+			log_limited(&v->log[L_BAD_PKT], "dropping a packet from the guest: %s",
+				    why);
 			if (h.op != VSOCK_OP_RST && h.src_cid == v->vu->guest_cid)
 				queue_ctl(v, NULL, h.dst_port, h.src_port, VSOCK_OP_RST, 0);
 			continue;
@@ -459,14 +479,12 @@ static int send_ctl(struct vsock_dev *v, struct vq *vq)
 	vsock_hdr_put(v->pkt, &h);
 	if (put_chain(&ch, v->pkt, VSOCK_HDR_SIZE) < 0) {
 		vq_push(vq, ch.head, 0);
-		log_msg("rx buffer smaller than a header");
+		log_limited(&v->log[L_SMALL_RX], "rx buffer smaller than a header");
 	} else {
 		vq_push(vq, ch.head, VSOCK_HDR_SIZE);
 	}
 	memmove(v->ctl, v->ctl + 1, sizeof(v->ctl[0]) * (v->nctl - 1));
 	v->nctl--;
-	if (v->nctl < MAX_CTL / 2)
-		v->ctl_full_said = 0;
 	v->notify_rx = 1;
 	return 1;
 }
@@ -583,11 +601,20 @@ void vsock_dev_pump(struct vsock_dev *v)
 	drain_tx(v);
 	fill_rx(v);
 	if (v->notify_rx)
-		vq_notify(&v->vu->vq[VQ_RX]);
+		vq_notify(v->vu, &v->vu->vq[VQ_RX]);
 	if (v->notify_tx)
-		vq_notify(&v->vu->vq[VQ_TX]);
+		vq_notify(v->vu, &v->vu->vq[VQ_TX]);
 	v->notify_rx = v->notify_tx = 0;
 	free_dead(v);
+}
+
+int vsock_dev_tick(struct vsock_dev *v)
+{
+	uint64_t now = mono_ms();
+	int t = -1;
+	for (int i = 0; i < L_COUNT; i++)
+		t = timeout_min(t, log_limit_tick(&v->log[i], now));
+	return timeout_min(t, vu_dev_log_tick(v->vu, now));
 }
 
 void vsock_dev_free(struct vsock_dev *v)

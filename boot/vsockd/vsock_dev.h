@@ -34,6 +34,9 @@ void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
  * batch of events, never in the middle: a guest packet can free a
  * connection that a later event of the same batch still points to. */
 void vsock_dev_pump(struct vsock_dev *v);
+/* Writes the late count lines of the log's limiters. Returns the
+ * milliseconds until it has one to write, or -1 when none. */
+int vsock_dev_tick(struct vsock_dev *v);
 /* Closes every connection (QEMU went away). */
 void vsock_dev_free(struct vsock_dev *v);
 

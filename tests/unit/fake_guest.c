@@ -18,6 +18,7 @@
 
 char fg_last_log[512];
 unsigned long fg_log_count;
+uint64_t fg_now_ms = 1000000;
 static int log_verbose;
 
 /* Stands in for log.c: the tests look at what was logged, the fuzzer
@@ -31,6 +32,11 @@ void log_msg(const char *fmt, ...)
 	fg_log_count++;
 	if (log_verbose)
 		fprintf(stderr, "wisp-vsockd: %s\n", fg_last_log);
+}
+
+uint64_t mono_ms(void)
+{
+	return fg_now_ms;
 }
 
 int fg_open(struct fake_guest *g)

@@ -9,7 +9,8 @@
  * would, and runs the backend with fg_run(): one step of wisp-vsockd's main
  * loop (connection events, then the pump). Hybrid sockets live in a
  * temporary directory; host-initiated connections are socketpairs handed
- * to vsock_dev_accept(). */
+ * to vsock_dev_accept(). The clock wisp-vsockd's log limiter reads is
+ * fg_now_ms, which only the tests move. */
 #ifndef WISP_FAKE_GUEST_H
 #define WISP_FAKE_GUEST_H
 
@@ -85,6 +86,8 @@ struct fake_guest {
  * FG_LOG=1 in the environment prints them too. */
 extern char fg_last_log[512];
 extern unsigned long fg_log_count;
+/* The stand-in's mono_ms(): it stands still unless a test moves it. */
+extern uint64_t fg_now_ms;
 
 /* Once: the memfd, its mapping and the temp directory (0, or -1). */
 int fg_open(struct fake_guest *g);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../boot/vsockd/log.h"
 #include "../../boot/vsockd/vhost_user.h"
 #include "../../boot/vsockd/vsock_proto.h"
 #include "check.h"
@@ -142,6 +143,48 @@ static void test_vhost_user_checks(void)
 
 	m = msg(VU_SET_LOG_BASE, 8);
 	CHECK_STR(vu_check(&m, 2), "unsupported request");
+}
+
+/* The log limiter: the first of an episode is logged, the rest counted;
+ * a count line at most once a second, and one after the last; a quiet
+ * second ends the episode. (log_msg is the fake guest's: it counts.) */
+static void test_log_limiter(void)
+{
+	struct log_limit l = LOG_LIMIT("dropping a thing");
+	unsigned long lines = fg_log_count;
+	CHECK_INT(log_limit_tick(&l, 5000), -1); /* idle */
+	CHECK_INT(log_limit_hit(&l, 5000), 1);
+	for (int i = 0; i < 99999; i++)
+		CHECK(log_limit_hit(&l, 5000 + (uint64_t)i / 1000) == 0);
+	CHECK_INT(fg_log_count - lines, 0);
+	CHECK_INT(log_limit_tick(&l, 5400), 600); /* not due yet */
+	CHECK_INT(fg_log_count - lines, 0);
+	CHECK_INT(log_limit_tick(&l, 6000), LOG_EPISODE_MS);
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_STR(fg_last_log, "dropping a thing: 99999 more times");
+	CHECK_INT(log_limit_tick(&l, 6500), 500);
+	CHECK_INT(log_limit_tick(&l, 7000), -1); /* a quiet second: over, no line */
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_INT(log_limit_hit(&l, 7001), 1); /* a new episode is logged whole */
+
+	/* A flood that goes on: a count line per second, from the hits alone. */
+	lines = fg_log_count;
+	for (uint64_t t = 7002; t < 17001; t++)
+		CHECK(log_limit_hit(&l, t) == 0);
+	CHECK_INT(fg_log_count - lines, 9);
+	CHECK_STR(fg_last_log, "dropping a thing: 1000 more times");
+	CHECK_INT(log_limit_tick(&l, 18000), LOG_EPISODE_MS);
+	CHECK_STR(fg_last_log, "dropping a thing: 999 more times");
+	CHECK_INT(log_limit_hit(&l, 18001), 0);
+	CHECK_INT(log_limit_tick(&l, 19000), LOG_EPISODE_MS);
+	CHECK_STR(fg_last_log, "dropping a thing: 1 more time");
+	/* No tick for long: the next hit opens a new episode all the same. */
+	CHECK_INT(log_limit_hit(&l, 60000), 1);
+
+	CHECK_INT(timeout_min(-1, -1), -1);
+	CHECK_INT(timeout_min(-1, 5), 5);
+	CHECK_INT(timeout_min(7, -1), 7);
+	CHECK_INT(timeout_min(7, 0), 0);
 }
 
 /* ---- the device, through the fake guest ---- */
@@ -423,6 +466,53 @@ static void test_misaligned_rings_are_refused(void)
 	}
 }
 
+/* A guest that floods the tx ring with bad packets gets one log line for
+ * the whole flood and a count line a second at most, not a line a packet;
+ * the count comes when the limiter's timer is due, and a quiet second ends
+ * the episode. */
+static void test_bad_packet_flood_is_one_log_line(void)
+{
+	struct fake_guest *g = start();
+	enum { FLOOD = 100000, BATCH = 100 };
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_RST, 1234, NO_LISTENER_PORT, 0);
+	h.type = 2; /* not a stream packet (and an RST: it gets no answer) */
+	unsigned long lines = fg_log_count;
+	uint32_t id, len;
+	for (int sent = 0; sent < FLOOD; sent += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			fg_send(g, &h, NULL, 0);
+		fg_run(g);
+		while (fg_used(g, VQ_TX, &id, &len))
+			;
+	}
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_STR(fg_last_log, "dropping a packet from the guest: not a stream packet");
+	CHECK_INT(vsock_dev_tick(g->vs), LOG_EPISODE_MS);
+	fg_now_ms += LOG_EPISODE_MS;
+	CHECK_INT(vsock_dev_tick(g->vs), LOG_EPISODE_MS);
+	CHECK_INT(fg_log_count - lines, 2);
+	CHECK_STR(fg_last_log, "dropping a packet from the guest: 99999 more times");
+	fg_now_ms += LOG_EPISODE_MS;
+	CHECK_INT(vsock_dev_tick(g->vs), -1); /* over */
+	CHECK_INT(fg_log_count - lines, 2);
+
+	/* With time passing during the flood: at most a line a second. */
+	lines = fg_log_count;
+	for (int sent = 0; sent < FLOOD; sent += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			fg_send(g, &h, NULL, 0);
+		fg_run(g);
+		while (fg_used(g, VQ_TX, &id, &len))
+			;
+		fg_now_ms += 10; /* 10 s in all */
+		vsock_dev_tick(g->vs);
+	}
+	CHECK(fg_log_count - lines >= 10 && fg_log_count - lines <= 12);
+	fg_now_ms += 2 * LOG_EPISODE_MS;
+	vsock_dev_tick(g->vs);
+	fg_stop(g);
+}
+
 /* The guest resets a connection while its host socket has news: both in
  * one batch of events. The connection goes and the event for it is not
  * acted on after it is freed (ASan would say). */
@@ -551,6 +641,7 @@ int main(void)
 	test_credit();
 	test_connect_line();
 	test_vhost_user_checks();
+	test_log_limiter();
 	if (fg_open(&G) < 0 || (listen_fd = fg_listen(&G, LISTEN_PORT)) < 0)
 		return 1;
 	test_request_to_port_without_listener_gets_rst();
@@ -565,6 +656,7 @@ int main(void)
 	test_guest_half_close_goes_quiet();
 	test_avail_index_past_the_ring_stops_the_queue();
 	test_bad_rx_chain_does_not_hold_up_control_packets();
+	test_bad_packet_flood_is_one_log_line();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
