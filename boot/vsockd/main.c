@@ -210,11 +210,14 @@ int main(int argc, char **argv)
 					log_limited(&kick_failed, "kick: %s", strerror(errno));
 			}
 		}
-		vsock_dev_pump(vs);
+		/* Work left at a budget: after the events now waiting, at once. */
+		int more = vsock_dev_pump(vs);
 		uint64_t now = mono_ms();
 		timeout = timeout_min(vsock_dev_tick(vs), time_service_tick(ts));
 		timeout = timeout_min(timeout, log_limit_tick(&ignored, now));
 		timeout = timeout_min(timeout, log_limit_tick(&kick_failed, now));
+		if (more)
+			timeout = 0;
 	}
 done:
 	vsock_dev_free(vs);

@@ -22,6 +22,13 @@
  * (each may hold CONN_BUF_ALLOC of the other side's bytes); more are reset. */
 #define MAX_CONNS 512
 #define FIRST_HOST_PORT 1024
+/* Chains taken from each queue in one pass of the loop: a guest that keeps
+ * its tx ring full (or posts rx buffers as fast as they are used) gets this
+ * much, then vhost-user messages, host CONNECTs and the time service get
+ * their turn (vhost_net's CVE-2019-3900 is the same pattern). Linux's
+ * vhost_net takes 256 packets a turn too. */
+#define TX_BUDGET 256
+#define RX_BUDGET 256
 
 enum conn_state { C_LINE, C_CONNECTING, C_OPEN };
 
@@ -75,6 +82,7 @@ struct vsock_dev {
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
+	int rx_budget;                 /* rx chains this pass may still take */
 	struct log_limit log[L_COUNT]; /* what a guest or a host client can repeat */
 	int debug;                     /* WISP_VSOCKD_DEBUG=1: a line per packet */
 	uint32_t local_port;           /* served in this process, not at <uds>_P */
@@ -400,14 +408,18 @@ static long gather(struct vsock_dev *v, const struct chain *ch)
 	return (long)at;
 }
 
-static void drain_tx(struct vsock_dev *v)
+/* Handles the guest's packets, at most TX_BUDGET of them: 1 when it
+ * stopped there and more may be waiting. */
+static int drain_tx(struct vsock_dev *v)
 {
 	struct vq *vq = &v->vu->vq[VQ_TX];
 	if (!vq_ready(v->vu, VQ_TX))
-		return;
-	struct chain ch;
-	int r;
-	while ((r = vq_pop(v->vu, vq, &ch)) != 0) {
+		return 0;
+	for (int budget = TX_BUDGET; budget > 0; budget--) {
+		struct chain ch;
+		int r = vq_pop(v->vu, vq, &ch);
+		if (r == 0)
+			return 0;
 		v->notify_tx = 1;
 		if (r < 0)
 			continue;
@@ -430,6 +442,25 @@ static void drain_tx(struct vsock_dev *v)
 		}
 		from_guest(v, &h, v->pkt + VSOCK_HDR_SIZE);
 	}
+	return 1;
+}
+
+/* The next rx chain, while this pass's RX_BUDGET lasts (see vq_pop). */
+static int rx_pop(struct vsock_dev *v, struct vq *vq, struct chain *ch)
+{
+	if (v->rx_budget <= 0)
+		return 0;
+	int r = vq_pop(v->vu, vq, ch);
+	if (r != 0)
+		v->rx_budget--;
+	return r;
+}
+
+/* Gives a chain back unused: it did not count. */
+static void rx_unpop(struct vsock_dev *v, struct vq *vq)
+{
+	vq_unpop(vq);
+	v->rx_budget++;
 }
 
 /* Writes hdr (+payload already in place) into a writable chain. */
@@ -467,7 +498,7 @@ static void fill_hdr(struct vsock_dev *v, struct vsock_hdr *h, struct conn *c, u
 static int send_ctl(struct vsock_dev *v, struct vq *vq)
 {
 	struct chain ch;
-	int r = vq_pop(v->vu, vq, &ch);
+	int r = rx_pop(v, vq, &ch);
 	if (r <= 0)
 		return r;
 	struct ctl *k = &v->ctl[0];
@@ -504,7 +535,7 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	}
 	c->credit_requested = 0;
 	struct chain ch;
-	int r = vq_pop(v->vu, vq, &ch);
+	int r = rx_pop(v, vq, &ch);
 	if (r <= 0)
 		return r < 0; /* a malformed chain was dropped: try the next */
 	size_t room = ch.in_len > VSOCK_HDR_SIZE ? ch.in_len - VSOCK_HDR_SIZE : 0;
@@ -513,20 +544,20 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	if (room > VSOCK_MAX_PAYLOAD)
 		room = VSOCK_MAX_PAYLOAD;
 	if (room == 0) {
-		vq_unpop(vq);
+		rx_unpop(v, vq);
 		return 0;
 	}
 	ssize_t n = read(c->fd, v->pkt + VSOCK_HDR_SIZE, room);
 	if (n < 0 && errno == EAGAIN) {
 		c->readable = 0;
-		vq_unpop(vq);
+		rx_unpop(v, vq);
 		return 0;
 	}
 	if (n <= 0) {
 		if (v->debug)
 			log_msg("host %u fd %d: read %zd (%s)", c->host_port, c->fd, n,
 				n < 0 ? strerror(errno) : "EOF");
-		vq_unpop(vq);
+		rx_unpop(v, vq);
 		c->readable = 0;
 		c->host_eof = 1;
 		if (!c->shutdown_sent) {
@@ -554,9 +585,12 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	return 1;
 }
 
+/* Control packets, then host bytes, into the guest's rx buffers: at most
+ * RX_BUDGET of them (v->rx_budget says how many are left). */
 static void fill_rx(struct vsock_dev *v)
 {
 	struct vq *vq = &v->vu->vq[VQ_RX];
+	v->rx_budget = RX_BUDGET;
 	if (!vq_ready(v->vu, VQ_RX))
 		return;
 	while (v->nctl > 0)
@@ -596,16 +630,18 @@ void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 	flush_to_fd(v, c);
 }
 
-void vsock_dev_pump(struct vsock_dev *v)
+int vsock_dev_pump(struct vsock_dev *v)
 {
-	drain_tx(v);
+	int more = drain_tx(v);
 	fill_rx(v);
+	more |= v->rx_budget <= 0;
 	if (v->notify_rx)
 		vq_notify(v->vu, &v->vu->vq[VQ_RX]);
 	if (v->notify_tx)
 		vq_notify(v->vu, &v->vu->vq[VQ_TX]);
 	v->notify_rx = v->notify_tx = 0;
 	free_dead(v);
+	return more;
 }
 
 int vsock_dev_tick(struct vsock_dev *v)

@@ -29,11 +29,14 @@ void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(voi
 void vsock_dev_accept(struct vsock_dev *v, int fd);
 /* Readiness of a connection's Unix socket (the epoll data pointer). */
 void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
-/* Moves whatever can move now: the guest's packets (kicked or not) to
- * sockets, bytes and control packets to the guest. Call it after a whole
- * batch of events, never in the middle: a guest packet can free a
- * connection that a later event of the same batch still points to. */
-void vsock_dev_pump(struct vsock_dev *v);
+/* Moves what can move now: the guest's packets (kicked or not) to sockets,
+ * bytes and control packets to the guest, at most a budget of each per
+ * pass so that one busy guest cannot hold the loop. Returns 1 when it
+ * stopped at a budget: call it again soon, after the events that are
+ * waiting (epoll_wait with timeout 0). Call it after a whole batch of
+ * events, never in the middle: a guest packet can free a connection that a
+ * later event of the same batch still points to. */
+int vsock_dev_pump(struct vsock_dev *v);
 /* Writes the late count lines of the log's limiters. Returns the
  * milliseconds until it has one to write, or -1 when none. */
 int vsock_dev_tick(struct vsock_dev *v);

@@ -466,6 +466,96 @@ static void test_misaligned_rings_are_refused(void)
 	}
 }
 
+/* ---- a guest that keeps its tx ring full ---- */
+
+#define AGENT_PORT 5252
+
+/* Every packet the device has put on rx, each buffer given back: how many
+ * had op (any op when op is 0); *last is the last REQUEST's header. */
+static int drain_rx(struct fake_guest *g, uint16_t op, struct vsock_hdr *last)
+{
+	struct vsock_hdr r;
+	int n = 0, got;
+	while ((got = recv_op(g, &r, NULL)) != 0) {
+		fg_post_rx(g, 1, 256);
+		n += op == 0 || got == op;
+		if (got == VSOCK_OP_REQUEST && last)
+			*last = r;
+	}
+	return n;
+}
+
+#define REFILL_PORT 6000
+
+/* A guest vCPU that posts a packet for each one the device takes: the
+ * packets are REQUESTs to a port served in this process, whose open_fd
+ * (this) posts the next one, until cap. */
+static struct {
+	struct fake_guest *g;
+	long posted, cap;
+} refill;
+
+static int refill_open(void *ctx)
+{
+	(void)ctx;
+	if (refill.posted < refill.cap) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 2000, REFILL_PORT, 65536);
+		fg_send(refill.g, &h, NULL, 0);
+		refill.posted++;
+	}
+	return -1; /* refused: an RST for each */
+}
+
+/* The device takes a bounded number of the guest's packets per pass, so a
+ * host CONNECT made meanwhile reaches the guest within a few passes, not
+ * after the flood (the vhost_net CVE-2019-3900 pattern). */
+static void test_full_tx_ring_does_not_starve_a_host_connect(void)
+{
+	struct fg_conf c;
+	fg_default_conf(&c);
+	c.q[VQ_RX].num = FG_MAX_NUM; /* room for a pass's RSTs */
+	CHECK_INT(fg_start(&G, &c), 0);
+	struct fake_guest *g = &G;
+	vsock_dev_serve_port(g->vs, REFILL_PORT, refill_open, NULL);
+	refill.g = g;
+	refill.posted = 0;
+	refill.cap = 50000;
+	for (int i = 0; i < 100; i++) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 2000, REFILL_PORT, 65536);
+		fg_send(g, &h, NULL, 0);
+	}
+	fg_post_rx(g, FG_MAX_NUM, 64);
+	int host = fg_connect(g, "CONNECT 5252\n", 13);
+	int passes = 0, more = 1, served = 0;
+	long most = 0;
+	while (!served && passes < 16) {
+		long before = refill.posted;
+		more &= fg_pass(g, NULL);
+		passes++;
+		if (refill.posted - before > most)
+			most = refill.posted - before;
+		struct vsock_hdr r;
+		int op;
+		while ((op = recv_op(g, &r, NULL)) != 0) {
+			served |= op == VSOCK_OP_REQUEST && r.dst_port == AGENT_PORT;
+			fg_post_rx(g, 1, 64);
+		}
+	}
+	CHECK(served);
+	CHECK(passes <= 4);
+	CHECK(more); /* each pass said it had left work */
+	CHECK(most <= 1000);
+	CHECK(refill.posted < refill.cap); /* served while the flood went on */
+	if (most > 1000 || passes > 4)
+		fprintf(stderr, "  %d passes, at most %ld packets in one\n", passes, most);
+	refill.cap = 0; /* the guest stops: what is left is done, and quiet */
+	for (int i = 0; i < 64 && fg_run(g) < 0; i++)
+		drain_rx(g, 0, NULL);
+	CHECK(fg_run(g) > 0);
+	close(host);
+	fg_stop(g);
+}
+
 /* A guest that floods the tx ring with bad packets gets one log line for
  * the whole flood and a count line a second at most, not a line a packet;
  * the count comes when the limiter's timer is due, and a quiet second ends
@@ -657,6 +747,7 @@ int main(void)
 	test_avail_index_past_the_ring_stops_the_queue();
 	test_bad_rx_chain_does_not_hold_up_control_packets();
 	test_bad_packet_flood_is_one_log_line();
+	test_full_tx_ring_does_not_starve_a_host_connect();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
