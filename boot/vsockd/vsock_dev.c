@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,6 +30,10 @@
  * vhost_net takes 256 packets a turn too. */
 #define TX_BUDGET 256
 #define RX_BUDGET 256
+/* A host client that hung up while some of what it wrote still waits for
+ * guest credit or rx buffers: the guest gets this long, from the last byte
+ * it took, before the connection is reset. */
+#define HOST_GONE_GRACE_MS 10000
 
 enum conn_state { C_LINE, C_CONNECTING, C_OPEN };
 
@@ -47,6 +52,8 @@ struct conn {
 	int fd_shut;            /* ...passed on: shutdown(fd, SHUT_WR) done */
 	int host_eof, shutdown_sent;
 	int credit_requested; /* asked the guest for credit since it last had room */
+	int host_gone;        /* the socket hung up (EPOLLHUP): nothing can go back */
+	uint64_t gone_since;  /* ...since then, or since the guest last took a byte */
 	int dead;             /* freed at the end of the epoll batch */
 };
 
@@ -83,6 +90,7 @@ struct vsock_dev {
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
 	int rx_budget;                 /* rx chains this pass may still take */
+	uint64_t reap_at;              /* when a hung-up connection's grace may end; 0: none */
 	struct log_limit log[L_COUNT]; /* what a guest or a host client can repeat */
 	int debug;                     /* WISP_VSOCKD_DEBUG=1: a line per packet */
 	uint32_t local_port;           /* served in this process, not at <uds>_P */
@@ -230,10 +238,23 @@ static void free_dead(struct vsock_dev *v)
 	}
 }
 
+/* Takes back c's REQUEST if it has not gone to the guest yet: 1 if so. */
+static int unqueue_request(struct vsock_dev *v, const struct conn *c)
+{
+	for (size_t i = 0; i < v->nctl; i++) {
+		if (v->ctl[i].conn == c && v->ctl[i].op == VSOCK_OP_REQUEST) {
+			memmove(v->ctl + i, v->ctl + i + 1, sizeof(v->ctl[0]) * (v->nctl - i - 1));
+			v->nctl--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Ends a connection with RST to the guest (unless it was never known there). */
 static void conn_reset(struct vsock_dev *v, struct conn *c)
 {
-	if (c->state != C_LINE)
+	if (c->state != C_LINE && !(c->state == C_CONNECTING && unqueue_request(v, c)))
 		queue_ctl(v, NULL, c->host_port, c->guest_port, VSOCK_OP_RST, 0);
 	conn_free(v, c);
 }
@@ -241,6 +262,44 @@ static void conn_reset(struct vsock_dev *v, struct conn *c)
 void vsock_dev_accept(struct vsock_dev *v, int fd)
 {
 	conn_new(v, fd, C_LINE);
+}
+
+/* ---- host clients that hang up ---- */
+
+/* A socket that hung up (EPOLLHUP: closed, or shut both ways) can take
+ * nothing more from the guest. What it wrote before still goes to the
+ * guest; once that is done, or the guest took none of it for
+ * HOST_GONE_GRACE_MS, the connection ends (reap_gone). */
+static void host_hung_up(struct vsock_dev *v, struct conn *c)
+{
+	c->host_gone = 1;
+	c->gone_since = mono_ms();
+	uint64_t end = c->gone_since + HOST_GONE_GRACE_MS;
+	if (!v->reap_at || end < v->reap_at)
+		v->reap_at = end;
+}
+
+static void reap_gone(struct vsock_dev *v, uint64_t now)
+{
+	struct conn *next;
+	v->reap_at = 0;
+	for (struct conn *c = v->conns; c; c = next) {
+		next = c->next;
+		if (!c->host_gone)
+			continue;
+		uint64_t end = c->gone_since + HOST_GONE_GRACE_MS;
+		if (now >= end)
+			conn_reset(v, c);
+		else if (!v->reap_at || end < v->reap_at)
+			v->reap_at = end;
+	}
+}
+
+/* Bytes waiting to be read from fd (1 when it cannot be told). */
+static int unread_bytes(int fd)
+{
+	int n = 0;
+	return ioctl(fd, FIONREAD, &n) == 0 ? n : 1;
 }
 
 static void read_connect_line(struct vsock_dev *v, struct conn *c)
@@ -560,15 +619,16 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 		rx_unpop(v, vq);
 		c->readable = 0;
 		c->host_eof = 1;
+		/* Both ways done, or nobody left to read what the guest sends. */
+		if (c->host_gone || (c->guest_done_sending && queue_len(&c->to_fd) == 0)) {
+			conn_reset(v, c);
+			return -1;
+		}
 		if (!c->shutdown_sent) {
 			c->shutdown_sent = 1;
 			/* Half-close: the host may still read what the guest sends. */
 			queue_ctl(v, c, c->host_port, c->guest_port, VSOCK_OP_SHUTDOWN,
 				  VSOCK_SHUTDOWN_SEND);
-			if (c->guest_done_sending && queue_len(&c->to_fd) == 0) {
-				conn_reset(v, c);
-				return -1;
-			}
 		}
 		return 0;
 	}
@@ -578,6 +638,8 @@ static int send_data(struct vsock_dev *v, struct vq *vq, struct conn *c)
 	put_chain(&ch, v->pkt, VSOCK_HDR_SIZE + (size_t)n);
 	vq_push(vq, ch.head, VSOCK_HDR_SIZE + (uint32_t)n);
 	c->tx_cnt += (uint32_t)n;
+	if (c->host_gone)
+		c->gone_since = mono_ms(); /* the guest is taking it: more grace */
 	if (v->debug)
 		log_msg("host %u -> guest %u: RW %zd (chain %zu bytes in %d buffers)", c->host_port,
 			c->guest_port, n, ch.in_len, ch.nin);
@@ -622,16 +684,34 @@ void vsock_dev_conn_event(struct vsock_dev *v, void *ptr, uint32_t events)
 		c->writable = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable = 1;
-	if (c->state == C_LINE) {
-		if (c->readable)
+	if ((events & (EPOLLHUP | EPOLLERR)) && !c->host_gone)
+		host_hung_up(v, c);
+	switch (c->state) {
+	case C_LINE:
+		if (c->host_gone)
+			conn_free(v, c); /* the guest never heard of it */
+		else if (c->readable)
 			read_connect_line(v, c);
 		return;
+	case C_CONNECTING:
+		if (c->host_gone)
+			conn_reset(v, c); /* the client gave up waiting for the guest */
+		return;
+	case C_OPEN:
+		flush_to_fd(v, c);
+		/* Nothing left to forward to the guest: end it now. Otherwise
+		 * send_data() ends it at EOF, or reap_gone() after the grace. */
+		if (!c->dead && c->host_gone && (c->host_eof || unread_bytes(c->fd) == 0))
+			conn_reset(v, c);
+		return;
 	}
-	flush_to_fd(v, c);
 }
 
 int vsock_dev_pump(struct vsock_dev *v)
 {
+	uint64_t now = mono_ms();
+	if (v->reap_at && now >= v->reap_at)
+		reap_gone(v, now);
 	int more = drain_tx(v);
 	fill_rx(v);
 	more |= v->rx_budget <= 0;
@@ -648,6 +728,8 @@ int vsock_dev_tick(struct vsock_dev *v)
 {
 	uint64_t now = mono_ms();
 	int t = -1;
+	if (v->reap_at)
+		t = timeout_min(t, v->reap_at > now ? (int)(v->reap_at - now) : 0);
 	for (int i = 0; i < L_COUNT; i++)
 		t = timeout_min(t, log_limit_tick(&v->log[i], now));
 	return timeout_min(t, vu_dev_log_tick(v->vu, now));

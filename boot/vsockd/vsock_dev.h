@@ -10,7 +10,10 @@
  * Credit-based flow control both ways: at most CONN_BUF_ALLOC bytes from
  * the guest are buffered per connection, and nothing is read from a host
  * socket that the guest has no credit or rx buffer for. At most MAX_CONNS
- * connections at once: past that a request is reset, a CONNECT closed. */
+ * connections at once: past that a request is reset, a CONNECT closed.
+ * A host client that hangs up (closes, or shuts both ways) ends its
+ * connection in any state: at once when nothing it wrote waits for the
+ * guest, else once the guest has taken it or took none for a grace time. */
 #ifndef WISP_VSOCK_DEV_H
 #define WISP_VSOCK_DEV_H
 
@@ -31,14 +34,16 @@ void vsock_dev_accept(struct vsock_dev *v, int fd);
 void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);
 /* Moves what can move now: the guest's packets (kicked or not) to sockets,
  * bytes and control packets to the guest, at most a budget of each per
- * pass so that one busy guest cannot hold the loop. Returns 1 when it
- * stopped at a budget: call it again soon, after the events that are
- * waiting (epoll_wait with timeout 0). Call it after a whole batch of
- * events, never in the middle: a guest packet can free a connection that a
- * later event of the same batch still points to. */
+ * pass so that one busy guest cannot hold the loop; also ends connections
+ * whose timers ran out. Returns 1 when it stopped at a budget: call it
+ * again soon, after the events that are waiting (epoll_wait with timeout
+ * 0). Call it after a whole batch of events, never in the middle: a guest
+ * packet can free a connection that a later event of the same batch still
+ * points to. */
 int vsock_dev_pump(struct vsock_dev *v);
 /* Writes the late count lines of the log's limiters. Returns the
- * milliseconds until it has one to write, or -1 when none. */
+ * milliseconds until vsock_dev_pump() or this has a timer to act on, or
+ * -1 when none. */
 int vsock_dev_tick(struct vsock_dev *v);
 /* Closes every connection (QEMU went away). */
 void vsock_dev_free(struct vsock_dev *v);

@@ -248,23 +248,31 @@ static void test_request_to_port_without_listener_gets_rst(void)
 	fg_stop(g);
 }
 
+/* The backend and the host programs share this process: two fds a
+ * connection, past the usual soft limit of 1024. Asks for want fds; 0
+ * when at least need can be had. */
+static int want_fds(rlim_t want, rlim_t need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		fprintf(stderr, "  skipped: %llu file descriptors are too few\n",
+			(unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 /* Connections are bounded: past the limit a REQUEST gets RST, and once
  * one ends the next is taken again. */
 static void test_connections_past_the_limit_are_reset(void)
 {
 	enum { LIMIT = 512 };
-	/* The backend and the host programs share this process: two fds a
-	 * connection, past the usual soft limit of 1024. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * LIMIT) {
-		rl.rlim_cur = rl.rlim_max < 4 * LIMIT ? rl.rlim_max : 4 * LIMIT;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LIMIT + 64) {
-		fprintf(stderr, "  skipped: %llu file descriptors are too few\n",
-			(unsigned long long)rl.rlim_cur);
+	if (want_fds(4 * LIMIT, 2 * LIMIT + 64) < 0)
 		return;
-	}
 	struct fake_guest *g = start();
 	static int hosts[LIMIT];
 	struct vsock_hdr resp, r;
@@ -466,7 +474,7 @@ static void test_misaligned_rings_are_refused(void)
 	}
 }
 
-/* ---- a guest that keeps its tx ring full ---- */
+/* ---- host clients that give up ---- */
 
 #define AGENT_PORT 5252
 
@@ -484,6 +492,127 @@ static int drain_rx(struct fake_guest *g, uint16_t op, struct vsock_hdr *last)
 	}
 	return n;
 }
+
+/* A host client's CONNECT to the agent's port, accepted by the guest with
+ * buf_alloc: the client's end; *host_port is the port the device chose. */
+static int open_host_conn(struct fake_guest *g, uint32_t buf_alloc, uint32_t *host_port)
+{
+	int fd = fg_connect(g, "CONNECT 5252\n", 13);
+	struct vsock_hdr req = { 0 };
+	fg_run(g);
+	CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, &req), 1);
+	CHECK_INT(req.dst_port, AGENT_PORT);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_RESPONSE, AGENT_PORT, req.src_port, buf_alloc);
+	fg_send(g, &h, NULL, 0);
+	fg_run(g);
+	*host_port = req.src_port;
+	return fd;
+}
+
+/* 600 host clients give up, in every state a connection can be in, while
+ * the guest does nothing about it (it never answers, or never closes its
+ * end). Each is ended with an RST to the guest once its client is gone, so
+ * the table (512) has room for the next one. */
+static void test_abandoned_host_connections_are_reaped(void)
+{
+	enum { ABANDONED = 600, LINE_ONLY = 50 };
+	if (want_fds(4 * ABANDONED, 2 * ABANDONED) < 0)
+		return;
+	struct fake_guest *g = start();
+	fg_post_rx(g, FG_NUM, 256);
+	int rst = 0, shutdowns = 0;
+	for (int i = 0; i < ABANDONED; i++) {
+		int kind = i < LINE_ONLY ? 0 : 1 + i % 5, fd;
+		uint32_t port = 0;
+		char ok[32];
+		struct vsock_hdr req = { 0 };
+		switch (kind) {
+		case 0: /* gone before its CONNECT line was whole */
+			fd = fg_connect(g, "CONNECT 52", 10);
+			fg_run(g);
+			break;
+		case 1: /* gone while the guest had not answered */
+			fd = fg_connect(g, "CONNECT 5252\n", 13);
+			fg_run(g);
+			CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, &req), 1);
+			break;
+		case 2: /* gone after reading OK */
+			fd = open_host_conn(g, 65536, &port);
+			CHECK(read(fd, ok, sizeof(ok)) > 0 && memcmp(ok, "OK ", 3) == 0);
+			break;
+		case 3: /* gone without reading OK */
+			fd = open_host_conn(g, 65536, &port);
+			break;
+		case 4: /* half-closed first: the guest saw its end of input */
+			fd = open_host_conn(g, 65536, &port);
+			shutdown(fd, SHUT_WR);
+			fg_run(g);
+			shutdowns += drain_rx(g, VSOCK_OP_SHUTDOWN, NULL);
+			break;
+		default: /* gone with bytes the guest has no credit for */
+			fd = open_host_conn(g, 0, &port);
+			CHECK_INT(write(fd, payload, 1000), 1000);
+			fg_run(g);
+			break;
+		}
+		close(fd);
+		fg_run(g);
+		rst += drain_rx(g, VSOCK_OP_RST, NULL);
+	}
+	CHECK_INT(shutdowns, (ABANDONED - LINE_ONLY) / 5);
+	/* The last kind waits for the guest to take the bytes, for a while. */
+	CHECK_INT(rst, (ABANDONED - LINE_ONLY) * 4 / 5);
+	fg_now_ms += 60000;
+	fg_run(g);
+	rst += drain_rx(g, VSOCK_OP_RST, NULL);
+	CHECK_INT(rst, ABANDONED - LINE_ONLY);
+
+	uint32_t port;
+	int fd = open_host_conn(g, 65536, &port);
+	char ok[32];
+	ssize_t n = read(fd, ok, sizeof(ok));
+	CHECK(n > 3 && memcmp(ok, "OK ", 3) == 0);
+	close(fd);
+	fg_stop(g);
+}
+
+/* A client that gives up before its REQUEST could even go to the guest (no
+ * rx buffers yet): the REQUEST is taken back, the guest hears nothing. */
+static void test_client_gone_before_the_guest_heard_of_it(void)
+{
+	struct fake_guest *g = start();
+	int fd = fg_connect(g, "CONNECT 5252\n", 13);
+	fg_run(g);
+	close(fd);
+	fg_run(g);
+	fg_post_rx(g, 8, 256);
+	fg_run(g);
+	CHECK_INT(drain_rx(g, 0, NULL), 0);
+	fg_stop(g);
+}
+
+/* A host client that hangs up while the guest is still taking what it
+ * wrote: all of it reaches the guest, then the connection ends. */
+static void test_hung_up_clients_bytes_still_reach_the_guest(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 4, 256);
+	uint32_t port;
+	int fd = open_host_conn(g, 65536, &port);
+	CHECK_INT(write(fd, "last words", 10), 10);
+	close(fd);
+	fg_post_rx(g, 4, 4096);
+	fg_run(g);
+	struct vsock_hdr r;
+	size_t len = 0;
+	CHECK_INT(recv_op(g, &r, &len), VSOCK_OP_RW);
+	CHECK(len == 10 && memcmp(payload, "last words", 10) == 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	CHECK_INT(r.src_port, port);
+	fg_stop(g);
+}
+
+/* ---- a guest that keeps its tx ring full ---- */
 
 #define REFILL_PORT 6000
 
@@ -747,6 +876,9 @@ int main(void)
 	test_avail_index_past_the_ring_stops_the_queue();
 	test_bad_rx_chain_does_not_hold_up_control_packets();
 	test_bad_packet_flood_is_one_log_line();
+	test_abandoned_host_connections_are_reaped();
+	test_client_gone_before_the_guest_heard_of_it();
+	test_hung_up_clients_bytes_still_reach_the_guest();
 	test_full_tx_ring_does_not_starve_a_host_connect();
 	fg_close(&G);
 	return check_summary("test_vsock");
