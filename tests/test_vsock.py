@@ -2,6 +2,7 @@
 guest kernel's virtio-vsock driver, and hybrid Unix sockets on the host."""
 import hashlib
 import os
+import resource
 import shutil
 import socket
 import stat
@@ -13,6 +14,8 @@ import pytest
 
 import agent_client
 from conftest import OUT, WISP, assert_no_leftovers, wisp
+
+VSOCKD = os.path.join(OUT, "wisp-vsockd")
 
 
 @pytest.fixture
@@ -193,3 +196,61 @@ def test_agent_refuses_guest_processes_and_survives_being_killed(share, tmp_path
     finally:
         p.kill()
         p.wait()
+
+
+# ---- wisp-vsockd alone, with its fd table full ----
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_full_fd_table_does_not_spin_wisp_vsockd(tmp_path):
+    """wisp-vsockd with 16 fds and 40 host clients: accept() fails with
+    EMFILE, and the loop waits for a connection to close instead of
+    spinning on the listener. No VM: a socket stands in for QEMU."""
+    vhost, uds = str(tmp_path / "vhost.sock"), str(tmp_path / "v.sock")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    p = subprocess.Popen([VSOCKD, "--vhost-socket", vhost, "--uds", uds],
+                         stderr=subprocess.PIPE,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (16, hard)))
+    qemu = socket.socket(socket.AF_UNIX)
+    clients = []
+    try:
+        deadline = time.monotonic() + 10
+        while qemu.connect_ex(vhost) != 0:
+            assert time.monotonic() < deadline, "wisp-vsockd never listened"
+            time.sleep(0.02)
+        while not os.path.exists(uds):
+            time.sleep(0.02)
+        for _ in range(40):
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(10)
+            c.connect(uds)  # taken, or waiting in the listener's backlog
+            clients.append(c)
+        time.sleep(0.3)
+        before = cpu_seconds(p.pid)
+        time.sleep(1)
+        spent = cpu_seconds(p.pid) - before
+        assert spent < 0.2, "wisp-vsockd used %.2f s of CPU in 1 s with its fd table full" % spent
+        # A line that is not CONNECT closes a connection: that makes room
+        # for the next client, whose own line closes it, and so on: every
+        # client is served in the end.
+        for c in clients:
+            c.sendall(b"HELLO\n")
+        for c in clients:
+            try:
+                assert c.recv(10) == b""
+            except ConnectionResetError:
+                pass  # closed with the line unread: served all the same
+    finally:
+        for c in clients:
+            c.close()
+        qemu.close()  # QEMU gone: wisp-vsockd ends
+        try:
+            p.wait(timeout=10)
+        finally:
+            p.kill()
+    err = p.stderr.read().decode()
+    assert err.count("accept on the hybrid socket") <= 3, err

@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	watch(epfd, vhost, TAG_VHOST);
-	watch(epfd, listener, TAG_LISTEN);
+	vsock_dev_listen(vs, listener, TAG_LISTEN);
 	/* The host time service (docs/time.md) is answered here. */
 	watch(epfd, time_service_fd(ts), TAG_TIME);
 	vsock_dev_serve_port(vs, TIME_WIRE_PORT, time_service_open, ts);
@@ -197,10 +197,7 @@ int main(int argc, char **argv)
 			} else if (tag == TAG_TIME) {
 				time_service_run(ts);
 			} else if (tag == TAG_LISTEN) {
-				int fd;
-				while ((fd = accept4(listener, NULL, NULL,
-						     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-					vsock_dev_accept(vs, fd);
+				vsock_dev_accept_ready(vs);
 			} else {
 				/* The pump below drains tx: a packet handled here could
 				 * free a connection a later ev[] entry points to. */

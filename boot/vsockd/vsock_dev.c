@@ -30,10 +30,15 @@
  * vhost_net takes 256 packets a turn too. */
 #define TX_BUDGET 256
 #define RX_BUDGET 256
+/* New host connections taken per readable event of the listener. */
+#define ACCEPT_BUDGET 64
 /* A host client that hung up while some of what it wrote still waits for
  * guest credit or rx buffers: the guest gets this long, from the last byte
  * it took, before the connection is reset. */
 #define HOST_GONE_GRACE_MS 10000
+/* accept() found the fd table full: try again after this long at the
+ * latest (sooner when one of our connections closes). */
+#define ACCEPT_RETRY_MS 1000
 
 enum conn_state { C_LINE, C_CONNECTING, C_OPEN };
 
@@ -67,6 +72,7 @@ enum {
 	L_SHORT_PKT,
 	L_BAD_PKT,
 	L_SMALL_RX,
+	L_ACCEPT,
 	L_COUNT
 };
 
@@ -89,8 +95,13 @@ struct vsock_dev {
 	uint32_t next_port;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 	int notify_rx, notify_tx;
-	int rx_budget;                 /* rx chains this pass may still take */
-	uint64_t reap_at;              /* when a hung-up connection's grace may end; 0: none */
+	int rx_budget;       /* rx chains this pass may still take */
+	uint64_t reap_at;    /* when a hung-up connection's grace may end; 0: none */
+	int listener;        /* the hybrid socket's listener, or -1 */
+	uint64_t listen_tag; /* its epoll data */
+	int listen_paused;   /* not watched: the fd table was full */
+	uint64_t listen_retry_at;
+	int accept_failing;            /* since the last accept() that worked: logged */
 	struct log_limit log[L_COUNT]; /* what a guest or a host client can repeat */
 	int debug;                     /* WISP_VSOCKD_DEBUG=1: a line per packet */
 	uint32_t local_port;           /* served in this process, not at <uds>_P */
@@ -107,6 +118,7 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	v->uds = uds_path;
 	v->epfd = epfd;
 	v->next_port = FIRST_HOST_PORT;
+	v->listener = -1;
 	v->log[L_CTL_FULL] = LOG_LIMIT("control queue full: dropping a control packet");
 	v->log[L_CONNS_FULL] = LOG_LIMIT("refusing a connection past the limit");
 	v->log[L_EPOLL] = LOG_LIMIT("epoll_ctl for a new connection failed");
@@ -115,6 +127,7 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
 	v->log[L_SHORT_PKT] = LOG_LIMIT("dropping a packet shorter than its header");
 	v->log[L_BAD_PKT] = LOG_LIMIT("dropping a packet from the guest");
 	v->log[L_SMALL_RX] = LOG_LIMIT("rx buffer smaller than a header");
+	v->log[L_ACCEPT] = LOG_LIMIT("accept on the hybrid socket failed");
 	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
 	v->debug = dbg && *dbg == '1';
 	return v;
@@ -125,6 +138,47 @@ void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(voi
 	v->local_port = port;
 	v->local_open = open_fd;
 	v->local_ctx = ctx;
+}
+
+/* ---- the hybrid socket's listener ---- */
+
+void vsock_dev_listen(struct vsock_dev *v, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	v->listener = fd;
+	v->listen_tag = tag;
+	v->listen_paused = 0;
+	if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		log_msg("epoll_ctl for the hybrid socket: %s", strerror(errno));
+}
+
+/* The listener is level-triggered: with the fd table full, accept() fails
+ * at once and epoll reports it readable again at once, a busy loop. So it
+ * is not watched (its events masked, the registration kept) until one of
+ * our connections closes, or ACCEPT_RETRY_MS for fds that are not ours. */
+static void listen_pause(struct vsock_dev *v, int err)
+{
+	struct epoll_event ev = { .events = 0, .data.u64 = v->listen_tag };
+	/* Once for the episode (the retries fail too), and through the
+	 * limiter all the same, in case episodes come and go quickly. */
+	if (!v->accept_failing)
+		log_limited(
+			&v->log[L_ACCEPT],
+			"accept on the hybrid socket: %s: not accepting until a connection closes",
+			strerror(err));
+	v->accept_failing = 1;
+	epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listener, &ev);
+	v->listen_paused = 1;
+	v->listen_retry_at = mono_ms() + ACCEPT_RETRY_MS;
+}
+
+static void listen_resume(struct vsock_dev *v)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = v->listen_tag };
+	if (!v->listen_paused)
+		return;
+	epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listener, &ev);
+	v->listen_paused = 0;
 }
 
 static struct conn *find(struct vsock_dev *v, uint32_t host_port, uint32_t guest_port)
@@ -221,6 +275,7 @@ static void conn_free(struct vsock_dev *v, struct conn *c)
 			v->ctl[i].conn = NULL;
 	close(c->fd);
 	queue_free(&c->to_fd);
+	listen_resume(v); /* an fd fewer: accept() may work again */
 	/* The caller's batch of epoll events may still name c (a packet from
 	 * the guest ended it before its own socket's event came up): the
 	 * memory lives until vsock_dev_pump(), after the batch. */
@@ -262,6 +317,25 @@ static void conn_reset(struct vsock_dev *v, struct conn *c)
 void vsock_dev_accept(struct vsock_dev *v, int fd)
 {
 	conn_new(v, fd, C_LINE);
+}
+
+void vsock_dev_accept_ready(struct vsock_dev *v)
+{
+	for (int i = 0; i < ACCEPT_BUDGET && !v->listen_paused; i++) {
+		int fd = accept4(v->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			v->accept_failing = 0;
+			vsock_dev_accept(v, fd);
+		} else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			   errno == ENOMEM) {
+			listen_pause(v, errno);
+		} else if (errno != EINTR && errno != ECONNABORTED) {
+			if (errno != EAGAIN)
+				log_limited(&v->log[L_ACCEPT], "accept on the hybrid socket: %s",
+					    strerror(errno));
+			return;
+		}
+	}
 }
 
 /* ---- host clients that hang up ---- */
@@ -712,6 +786,8 @@ int vsock_dev_pump(struct vsock_dev *v)
 	uint64_t now = mono_ms();
 	if (v->reap_at && now >= v->reap_at)
 		reap_gone(v, now);
+	if (v->listen_paused && now >= v->listen_retry_at)
+		listen_resume(v);
 	int more = drain_tx(v);
 	fill_rx(v);
 	more |= v->rx_budget <= 0;
@@ -728,6 +804,8 @@ int vsock_dev_tick(struct vsock_dev *v)
 {
 	uint64_t now = mono_ms();
 	int t = -1;
+	if (v->listen_paused)
+		t = v->listen_retry_at > now ? (int)(v->listen_retry_at - now) : 0;
 	if (v->reap_at)
 		t = timeout_min(t, v->reap_at > now ? (int)(v->reap_at - now) : 0);
 	for (int i = 0; i < L_COUNT; i++)

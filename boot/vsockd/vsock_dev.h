@@ -28,7 +28,13 @@ struct vsock_dev *vsock_dev_new(struct vu_dev *vu, const char *uds_path, int epf
  * returns the fd that stands for the host end (e.g. one end of a
  * socketpair), or -1 to refuse the connection. */
 void vsock_dev_serve_port(struct vsock_dev *v, uint32_t port, int (*open_fd)(void *ctx), void *ctx);
-/* The hybrid listener accepted fd. */
+/* Watches the hybrid socket's listener fd (non-blocking; the caller keeps
+ * it) in epoll with tag as its data; call vsock_dev_accept_ready() when
+ * it is readable. With the fd table full it is not watched for a while
+ * (no busy loop), until a connection closes or a second has passed. */
+void vsock_dev_listen(struct vsock_dev *v, int fd, uint64_t tag);
+void vsock_dev_accept_ready(struct vsock_dev *v);
+/* A host client connected on fd (vsock_dev_accept_ready() calls it). */
 void vsock_dev_accept(struct vsock_dev *v, int fd);
 /* Readiness of a connection's Unix socket (the epoll data pointer). */
 void vsock_dev_conn_event(struct vsock_dev *v, void *conn, uint32_t events);

@@ -399,7 +399,10 @@ int fg_pass(struct fake_guest *g, int *events)
 		if (log_verbose)
 			fprintf(stderr, "fake guest: event %#x for %p\n", ev[i].events,
 				ev[i].data.ptr);
-		vsock_dev_conn_event(g->vs, ev[i].data.ptr, ev[i].events);
+		if (ev[i].data.u64 == FG_TAG_LISTEN)
+			vsock_dev_accept_ready(g->vs);
+		else
+			vsock_dev_conn_event(g->vs, ev[i].data.ptr, ev[i].events);
 	}
 	if (events)
 		*events = n;

@@ -9,8 +9,10 @@
  * would, and runs the backend with fg_pass(): one step of wisp-vsockd's main
  * loop (connection events, then the pump), or fg_run(): steps until quiet.
  * Hybrid sockets live in a temporary directory; host-initiated connections
- * are socketpairs handed to vsock_dev_accept(). The clock wisp-vsockd's
- * timers and log limiter read is fg_now_ms, which only the tests move. */
+ * are socketpairs handed to vsock_dev_accept(), or real connections to a
+ * listener given to vsock_dev_listen() with the tag FG_TAG_LISTEN. The
+ * clock wisp-vsockd's timers and log limiter read is fg_now_ms, which only
+ * the tests move. */
 #ifndef WISP_FAKE_GUEST_H
 #define WISP_FAKE_GUEST_H
 
@@ -50,6 +52,8 @@
  * worked through at vsock_dev's budget per step. */
 #define FG_MAX_ROUNDS 256
 #define FG_MAX_LISTENERS 4
+/* The epoll data of a hybrid listener given to vsock_dev_listen(). */
+#define FG_TAG_LISTEN 1
 
 struct fg_ring_conf {
 	uint32_t num;
@@ -135,9 +139,10 @@ void fg_post_rx(struct fake_guest *g, int n, uint32_t size);
  * header in it (a dropped packet). */
 int fg_recv(struct fake_guest *g, struct vsock_hdr *h, void *payload, size_t cap, size_t *len);
 
-/* One turn of wisp-vsockd's loop: the events now ready, then the pump.
- * Returns what vsock_dev_pump() did (1: it stopped at a budget) and the
- * number of events in *events when it is not NULL. */
+/* One turn of wisp-vsockd's loop: the events now ready (connections, and
+ * the listener tagged FG_TAG_LISTEN), then the pump. Returns what
+ * vsock_dev_pump() did (1: it stopped at a budget) and the number of
+ * events in *events when it is not NULL. */
 int fg_pass(struct fake_guest *g, int *events);
 /* Turns until quiet (no events, nothing left at a budget). Returns the
  * turns taken, -1 if never quiet. */

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../boot/vsockd/log.h"
@@ -612,6 +614,85 @@ static void test_hung_up_clients_bytes_still_reach_the_guest(void)
 	fg_stop(g);
 }
 
+/* ---- a full fd table ---- */
+
+/* In a child: it fills its own fd table. */
+static int full_fd_table_child(void)
+{
+	check_failed = 0;
+	struct fake_guest *g = start();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/hybrid", g->dir);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0 && bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 16) == 0);
+	vsock_dev_listen(g->vs, l, FG_TAG_LISTEN);
+	int ours = fg_connect(g, "CONNECT 5252\n", 13); /* one that can end */
+	fg_run(g);
+	int clients[3];
+	for (int i = 0; i < 3; i++) {
+		clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK_INT(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	/* The lowest free fd is the limit: no new fd from here on. */
+	struct rlimit saved, rl;
+	getrlimit(RLIMIT_NOFILE, &saved);
+	rl = saved;
+	int lowest = dup(0);
+	close(lowest);
+	rl.rlim_cur = (rlim_t)lowest;
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	unsigned long lines = fg_log_count;
+	int events = 0, n;
+	for (int i = 0; i < 100; i++) {
+		fg_pass(g, &n);
+		events += n;
+	}
+	CHECK_INT(events, 1); /* the first accept() failed: then not watched */
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK(strstr(fg_last_log, "Too many open files") != NULL);
+	/* Tried again after a second: fails, counted, not watched again. */
+	fg_now_ms += 1000;
+	events = 0;
+	for (int i = 0; i < 100; i++) {
+		fg_pass(g, &n);
+		events += n;
+	}
+	CHECK_INT(events, 1);
+	CHECK_INT(fg_log_count - lines, 1);
+
+	/* Room again, and a connection of ours ends: the clients are taken. */
+	setrlimit(RLIMIT_NOFILE, &saved);
+	close(ours);
+	fg_run(g);
+	fg_post_rx(g, 8, 256);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(write(clients[i], "CONNECT 5252\n", 13), 13);
+	fg_run(g);
+	CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		close(clients[i]);
+	fg_run(g);
+	fg_stop(g);
+	close(l);
+	unlink(sa.sun_path);
+	return check_failed ? 1 : 0;
+}
+
+/* A full fd table does not turn the hybrid listener into a busy loop: it
+ * is not watched until a connection closes (or a second passes), and the
+ * failure is one log line. */
+static void test_full_fd_table_does_not_spin_the_listener(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(full_fd_table_child());
+	int st = -1;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* ---- a guest that keeps its tx ring full ---- */
 
 #define REFILL_PORT 6000
@@ -880,6 +961,7 @@ int main(void)
 	test_client_gone_before_the_guest_heard_of_it();
 	test_hung_up_clients_bytes_still_reach_the_guest();
 	test_full_tx_ring_does_not_starve_a_host_connect();
+	test_full_fd_table_does_not_spin_the_listener();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
