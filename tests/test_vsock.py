@@ -7,6 +7,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -254,3 +255,79 @@ def test_full_fd_table_does_not_spin_wisp_vsockd(tmp_path):
             p.kill()
     err = p.stderr.read().decode()
     assert err.count("accept on the hybrid socket") <= 3, err
+
+
+# ---- host clients that give up, with a real guest ----
+
+@pytest.fixture
+def started(tmp_path):
+    """A `wisp start`ed VM with a share at /w holding the probes, in a
+    private runtime directory: (env, name, the VM's hybrid socket, share)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(os.path.join(OUT, "hold_probe"), share / "hold_probe")
+    root = tempfile.mkdtemp(prefix="wr", dir="/tmp")  # short: sun_path
+    env = dict(os.environ, WISP_RUNTIME_DIR=root)
+    r = wisp("start", "--name", "vs", "-v", "%s:/w" % share, env=env)
+    assert r.returncode == 0, r
+    try:
+        yield env, "vs", os.path.join(root, "vs", "vsock"), share
+    finally:
+        s = wisp("stop", "vs", timeout=60, env=env)
+        shutil.rmtree(root, ignore_errors=True)
+        assert s.returncode == 0, s
+        assert_no_leftovers(r)
+
+
+def abandon(uds, port, read_ok):
+    """A host client that gives up: CONNECT, perhaps wait for OK, close.
+    True when it saw OK."""
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(30)
+    try:
+        c.connect(uds)
+        c.sendall(b"CONNECT %d\n" % port)
+        return read_ok and c.recv(3) == b"OK "
+    except OSError:
+        return False  # refused: closed or reset
+    finally:
+        c.close()
+
+
+def exec_true(env, name, seconds=20):
+    """`wisp exec NAME -- true`, again while the guest refuses it: the
+    agent's own backlog (64) may still hold connections it is ending."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = wisp("exec", name, "--", "true", env=env)
+        if r.returncode == 0 or b"refused" not in r.stderr or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
+def test_abandoned_wisp_execs_do_not_fill_the_connection_table(started):
+    env, name, uds, _ = started
+    # More than the 512 connections wisp-vsockd keeps at once; some close
+    # before the agent answered, some right after its OK.
+    oks = sum(abandon(uds, 5252, read_ok=i % 3 == 0) for i in range(600))
+    assert oks > 0
+    r = exec_true(env, name)
+    assert r.returncode == 0, r
+
+
+def test_clients_gone_from_a_guest_that_holds_its_end_are_reaped(started):
+    """The guest accepts and then ignores every connection (never reads,
+    never closes): once the host client is gone, wisp-vsockd resets the
+    connection instead of waiting for the guest forever."""
+    env, name, uds, _ = started
+    holder = subprocess.Popen([WISP, "exec", name, "--", "/w/hold_probe", "6000"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"listening\n"
+        oks = sum(abandon(uds, 6000, read_ok=True) for _ in range(600))
+        assert oks == 600, "%d of 600 host clients got OK" % oks
+        r = exec_true(env, name)
+        assert r.returncode == 0, r
+    finally:
+        holder.kill()
+        holder.wait()
