@@ -2,10 +2,12 @@
 guest kernel's virtio-vsock driver, and hybrid Unix sockets on the host."""
 import hashlib
 import os
+import resource
 import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -13,6 +15,8 @@ import pytest
 
 import agent_client
 from conftest import OUT, WISP, assert_no_leftovers, wisp
+
+VSOCKD = os.path.join(OUT, "wisp-vsockd")
 
 
 @pytest.fixture
@@ -193,3 +197,137 @@ def test_agent_refuses_guest_processes_and_survives_being_killed(share, tmp_path
     finally:
         p.kill()
         p.wait()
+
+
+# ---- wisp-vsockd alone, with its fd table full ----
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_full_fd_table_does_not_spin_wisp_vsockd(tmp_path):
+    """wisp-vsockd with 16 fds and 40 host clients: accept() fails with
+    EMFILE, and the loop waits for a connection to close instead of
+    spinning on the listener. No VM: a socket stands in for QEMU."""
+    vhost, uds = str(tmp_path / "vhost.sock"), str(tmp_path / "v.sock")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    p = subprocess.Popen([VSOCKD, "--vhost-socket", vhost, "--uds", uds],
+                         stderr=subprocess.PIPE,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (16, hard)))
+    qemu = socket.socket(socket.AF_UNIX)
+    clients = []
+    try:
+        deadline = time.monotonic() + 10
+        while qemu.connect_ex(vhost) != 0:
+            assert time.monotonic() < deadline, "wisp-vsockd never listened"
+            time.sleep(0.02)
+        while not os.path.exists(uds):
+            time.sleep(0.02)
+        for _ in range(40):
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(10)
+            c.connect(uds)  # taken, or waiting in the listener's backlog
+            clients.append(c)
+        time.sleep(0.3)
+        before = cpu_seconds(p.pid)
+        time.sleep(1)
+        spent = cpu_seconds(p.pid) - before
+        assert spent < 0.2, "wisp-vsockd used %.2f s of CPU in 1 s with its fd table full" % spent
+        # A line that is not CONNECT closes a connection: that makes room
+        # for the next client, whose own line closes it, and so on: every
+        # client is served in the end.
+        for c in clients:
+            c.sendall(b"HELLO\n")
+        for c in clients:
+            try:
+                assert c.recv(10) == b""
+            except ConnectionResetError:
+                pass  # closed with the line unread: served all the same
+    finally:
+        for c in clients:
+            c.close()
+        qemu.close()  # QEMU gone: wisp-vsockd ends
+        try:
+            p.wait(timeout=10)
+        finally:
+            p.kill()
+    err = p.stderr.read().decode()
+    assert err.count("accept on the hybrid socket") <= 3, err
+
+
+# ---- host clients that give up, with a real guest ----
+
+@pytest.fixture
+def started(tmp_path):
+    """A `wisp start`ed VM with a share at /w holding the probes, in a
+    private runtime directory: (env, name, the VM's hybrid socket, share)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(os.path.join(OUT, "hold_probe"), share / "hold_probe")
+    root = tempfile.mkdtemp(prefix="wr", dir="/tmp")  # short: sun_path
+    env = dict(os.environ, WISP_RUNTIME_DIR=root)
+    r = wisp("start", "--name", "vs", "-v", "%s:/w" % share, env=env)
+    assert r.returncode == 0, r
+    try:
+        yield env, "vs", os.path.join(root, "vs", "vsock"), share
+    finally:
+        s = wisp("stop", "vs", timeout=60, env=env)
+        shutil.rmtree(root, ignore_errors=True)
+        assert s.returncode == 0, s
+        assert_no_leftovers(r)
+
+
+def abandon(uds, port, read_ok):
+    """A host client that gives up: CONNECT, perhaps wait for OK, close.
+    True when it saw OK."""
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(30)
+    try:
+        c.connect(uds)
+        c.sendall(b"CONNECT %d\n" % port)
+        return read_ok and c.recv(3) == b"OK "
+    except OSError:
+        return False  # refused: closed or reset
+    finally:
+        c.close()
+
+
+def exec_true(env, name, seconds=20):
+    """`wisp exec NAME -- true`, again while the guest refuses it: the
+    agent's own backlog (64) may still hold connections it is ending."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = wisp("exec", name, "--", "true", env=env)
+        if r.returncode == 0 or b"refused" not in r.stderr or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
+def test_abandoned_wisp_execs_do_not_fill_the_connection_table(started):
+    env, name, uds, _ = started
+    # More than the 512 connections wisp-vsockd keeps at once; some close
+    # before the agent answered, some right after its OK.
+    oks = sum(abandon(uds, 5252, read_ok=i % 3 == 0) for i in range(600))
+    assert oks > 0
+    r = exec_true(env, name)
+    assert r.returncode == 0, r
+
+
+def test_clients_gone_from_a_guest_that_holds_its_end_are_reaped(started):
+    """The guest accepts and then ignores every connection (never reads,
+    never closes): once the host client is gone, wisp-vsockd resets the
+    connection instead of waiting for the guest forever."""
+    env, name, uds, _ = started
+    holder = subprocess.Popen([WISP, "exec", name, "--", "/w/hold_probe", "6000"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"listening\n"
+        oks = sum(abandon(uds, 6000, read_ok=True) for _ in range(600))
+        assert oks == 600, "%d of 600 host clients got OK" % oks
+        r = exec_true(env, name)
+        assert r.returncode == 0, r
+    finally:
+        holder.kill()
+        holder.wait()

@@ -152,15 +152,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	watch(epfd, vhost, TAG_VHOST);
-	watch(epfd, listener, TAG_LISTEN);
+	vsock_dev_listen(vs, listener, TAG_LISTEN);
 	/* The host time service (docs/time.md) is answered here. */
 	watch(epfd, time_service_fd(ts), TAG_TIME);
 	vsock_dev_serve_port(vs, TIME_WIRE_PORT, time_service_open, ts);
 	int watched[VU_NQUEUES] = { -1, -1 };
 	int status = 0;
+	/* What QEMU or a kick can repeat is logged through these (log.h). */
+	struct log_limit ignored = LOG_LIMIT("ignoring a vhost-user request");
+	struct log_limit kick_failed = LOG_LIMIT("reading a kick failed");
+	int timeout = -1;
 	for (;;) {
 		struct epoll_event ev[32];
-		int n = epoll_wait(epfd, ev, 32, -1);
+		int n = epoll_wait(epfd, ev, 32, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_msg("epoll_wait: %s", strerror(errno));
 			status = 1;
@@ -179,8 +183,8 @@ int main(int argc, char **argv)
 					goto done; /* QEMU is gone: so is this VM */
 				const char *why = vu_check(&m, VU_NQUEUES);
 				if (why) {
-					log_msg("ignoring vhost-user request %u: %s", m.request,
-						why);
+					log_limited(&ignored, "ignoring vhost-user request %u: %s",
+						    m.request, why);
 					vu_close_fds(&m);
 					continue;
 				}
@@ -193,20 +197,24 @@ int main(int argc, char **argv)
 			} else if (tag == TAG_TIME) {
 				time_service_run(ts);
 			} else if (tag == TAG_LISTEN) {
-				int fd;
-				while ((fd = accept4(listener, NULL, NULL,
-						     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-					vsock_dev_accept(vs, fd);
+				vsock_dev_accept_ready(vs);
 			} else {
 				/* The pump below drains tx: a packet handled here could
 				 * free a connection a later ev[] entry points to. */
 				int q = tag == TAG_KICK_RX ? VQ_RX : VQ_TX;
 				if (read(dev.vq[q].kick_fd, &count, sizeof(count)) < 0 &&
 				    errno != EAGAIN)
-					log_msg("kick: %s", strerror(errno));
+					log_limited(&kick_failed, "kick: %s", strerror(errno));
 			}
 		}
-		vsock_dev_pump(vs);
+		/* Work left at a budget: after the events now waiting, at once. */
+		int more = vsock_dev_pump(vs);
+		uint64_t now = mono_ms();
+		timeout = timeout_min(vsock_dev_tick(vs), time_service_tick(ts));
+		timeout = timeout_min(timeout, log_limit_tick(&ignored, now));
+		timeout = timeout_min(timeout, log_limit_tick(&kick_failed, now));
+		if (more)
+			timeout = 0;
 	}
 done:
 	vsock_dev_free(vs);

@@ -26,6 +26,7 @@ struct time_service {
 	unsigned long long opened;
 	struct time_conn conns[TIME_SERVICE_MAX_CONNS];
 	int debug;
+	struct log_limit open_failed; /* each guest connection can fail again */
 };
 
 struct time_service *time_service_new(void)
@@ -42,6 +43,7 @@ struct time_service *time_service_new(void)
 		ts->conns[i].fd = -1;
 	const char *dbg = getenv("WISP_VSOCKD_DEBUG");
 	ts->debug = dbg && *dbg == '1';
+	ts->open_failed = LOG_LIMIT("time service: a connection failed to open");
 	return ts;
 }
 
@@ -78,13 +80,13 @@ int time_service_open(void *ctx)
 	struct time_service *ts = ctx;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-		log_msg("time service: socketpair: %s", strerror(errno));
+		log_limited(&ts->open_failed, "time service: socketpair: %s", strerror(errno));
 		return -1;
 	}
 	struct time_conn *c = free_slot(ts);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
 	if (epoll_ctl(ts->epfd, EPOLL_CTL_ADD, sv[1], &ev) < 0) {
-		log_msg("time service: epoll_ctl: %s", strerror(errno));
+		log_limited(&ts->open_failed, "time service: epoll_ctl: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -145,6 +147,11 @@ void time_service_run(struct time_service *ts)
 		if (c->fd >= 0 && serve(ts, c) < 0)
 			conn_close(ts, c);
 	}
+}
+
+int time_service_tick(struct time_service *ts)
+{
+	return log_limit_tick(&ts->open_failed, mono_ms());
 }
 
 void time_service_free(struct time_service *ts)

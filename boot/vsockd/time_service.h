@@ -25,6 +25,8 @@ int time_service_fd(const struct time_service *ts);
 int time_service_open(void *ctx);
 /* Answers every request that has arrived; closes ended connections. */
 void time_service_run(struct time_service *ts);
+/* Writes its log limiter's late count line: see log_limit_tick(). */
+int time_service_tick(struct time_service *ts);
 void time_service_free(struct time_service *ts);
 
 #endif

@@ -18,6 +18,10 @@ void vu_dev_init(struct vu_dev *d, uint64_t guest_cid)
 {
 	memset(d, 0, sizeof(*d));
 	d->guest_cid = guest_cid;
+	d->log.ring_addr = LOG_LIMIT("ring addresses refused");
+	d->log.avail_idx = LOG_LIMIT("queue stopped for its avail index");
+	d->log.bad_chain = LOG_LIMIT("dropping a malformed descriptor chain");
+	d->log.notify = LOG_LIMIT("notifying the guest failed");
 	for (int q = 0; q < VU_NQUEUES; q++)
 		d->vq[q].kick_fd = d->vq[q].call_fd = -1;
 }
@@ -36,7 +40,17 @@ void vu_dev_reset(struct vu_dev *d)
 		close_fd(&d->vq[q].kick_fd);
 		close_fd(&d->vq[q].call_fd);
 	}
+	struct vu_dev_logs log = d->log;
 	vu_dev_init(d, d->guest_cid);
+	d->log = log;
+}
+
+int vu_dev_log_tick(struct vu_dev *d, uint64_t now)
+{
+	int t = log_limit_tick(&d->log.ring_addr, now);
+	t = timeout_min(t, log_limit_tick(&d->log.avail_idx, now));
+	t = timeout_min(t, log_limit_tick(&d->log.bad_chain, now));
+	return timeout_min(t, log_limit_tick(&d->log.notify, now));
 }
 
 static void *translate(const struct vu_dev *d, uint64_t addr, uint64_t len, int by_qva)
@@ -82,7 +96,7 @@ static void map_rings(struct vu_dev *d, int q)
 		 misaligned(vq->used, VRING_USED_ALIGN_SIZE))
 		why = "misaligned"; /* virtio 1.0 section 2.4: 16, 2, 4 */
 	if (why) {
-		log_msg("queue %d: ring addresses %s", q, why);
+		log_limited(&d->log.ring_addr, "queue %d: ring addresses %s", q, why);
 		vq->desc = NULL;
 		vq->avail = NULL;
 		vq->used = NULL;
@@ -240,8 +254,9 @@ int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 	if ((uint16_t)(avail - vq->last_avail) > vq->num) {
 		/* More new chains than the ring holds: what is past the ring
 		 * would be stale entries, packets handled before. */
-		log_msg("avail index %u is more than %u chains past %u: queue stopped", avail,
-			vq->num, vq->last_avail);
+		log_limited(&d->log.avail_idx,
+			    "avail index %u is more than %u chains past %u: queue stopped", avail,
+			    vq->num, vq->last_avail);
 		vq->broken = 1;
 		return 0;
 	}
@@ -284,7 +299,7 @@ int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c)
 		i = desc->next;
 	}
 bad:
-	log_msg("dropping a malformed descriptor chain (head %u)", head);
+	log_limited(&d->log.bad_chain, "dropping a malformed descriptor chain (head %u)", head);
 	vq_push(vq, head, 0);
 	return -1;
 }
@@ -303,9 +318,9 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 }
 
-void vq_notify(struct vq *vq)
+void vq_notify(struct vu_dev *d, struct vq *vq)
 {
 	uint64_t one = 1;
 	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_msg("notify the guest: %s", strerror(errno));
+		log_limited(&d->log.notify, "notify the guest: %s", strerror(errno));
 }

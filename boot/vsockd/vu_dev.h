@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "log.h"
 #include "vhost_user.h"
 
 #define VU_NQUEUES 2
@@ -35,6 +36,12 @@ struct vq {
 	int broken; /* the guest's avail index made no sense: stopped until SET_VRING_BASE */
 };
 
+/* What the guest can make happen again and again is logged through these
+ * (see log.h); they outlive a reset of the device. */
+struct vu_dev_logs {
+	struct log_limit ring_addr, avail_idx, bad_chain, notify;
+};
+
 struct vu_dev {
 	uint64_t features, protocol_features;
 	uint64_t guest_cid;
@@ -43,6 +50,7 @@ struct vu_dev {
 	struct vq vq[VU_NQUEUES];
 	struct vu_addr pending_addr[VU_NQUEUES]; /* translated when memory is known */
 	int addr_set[VU_NQUEUES];
+	struct vu_dev_logs log;
 };
 
 /* One descriptor chain: the guest's readable buffers, then its writable ones. */
@@ -69,7 +77,9 @@ int vq_ready(const struct vu_dev *d, int q);
  * then returned unused). */
 int vq_pop(struct vu_dev *d, struct vq *vq, struct chain *c);
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
-void vq_notify(struct vq *vq);
+void vq_notify(struct vu_dev *d, struct vq *vq);
+/* Writes the limiters' late count lines: see log_limit_tick(). */
+int vu_dev_log_tick(struct vu_dev *d, uint64_t now);
 /* Gives back a popped chain unused (rx: no packet to put in it after all). */
 void vq_unpop(struct vq *vq);
 

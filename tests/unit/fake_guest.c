@@ -18,6 +18,7 @@
 
 char fg_last_log[512];
 unsigned long fg_log_count;
+uint64_t fg_now_ms = 1000000;
 static int log_verbose;
 
 /* Stands in for log.c: the tests look at what was logged, the fuzzer
@@ -31,6 +32,11 @@ void log_msg(const char *fmt, ...)
 	fg_log_count++;
 	if (log_verbose)
 		fprintf(stderr, "wisp-vsockd: %s\n", fg_last_log);
+}
+
+uint64_t mono_ms(void)
+{
+	return fg_now_ms;
 }
 
 int fg_open(struct fake_guest *g)
@@ -385,20 +391,31 @@ int fg_recv(struct fake_guest *g, struct vsock_hdr *h, void *payload, size_t cap
 	return 1;
 }
 
+int fg_pass(struct fake_guest *g, int *events)
+{
+	struct epoll_event ev[32];
+	int n = epoll_wait(g->epfd, ev, 32, 0);
+	for (int i = 0; i < n; i++) {
+		if (log_verbose)
+			fprintf(stderr, "fake guest: event %#x for %p\n", ev[i].events,
+				ev[i].data.ptr);
+		if (ev[i].data.u64 == FG_TAG_LISTEN)
+			vsock_dev_accept_ready(g->vs);
+		else
+			vsock_dev_conn_event(g->vs, ev[i].data.ptr, ev[i].events);
+	}
+	if (events)
+		*events = n;
+	return vsock_dev_pump(g->vs);
+}
+
 int fg_run(struct fake_guest *g)
 {
 	for (int round = 1; round <= FG_MAX_ROUNDS; round++) {
-		struct epoll_event ev[32];
-		int n = epoll_wait(g->epfd, ev, 32, 0);
-		for (int i = 0; i < n; i++) {
-			if (log_verbose)
-				fprintf(stderr, "fake guest: event %#x for %p\n", ev[i].events,
-					ev[i].data.ptr);
-			vsock_dev_conn_event(g->vs, ev[i].data.ptr, ev[i].events);
-		}
-		vsock_dev_pump(g->vs);
+		int n;
+		int more = fg_pass(g, &n);
 		/* The first pump may have made work that shows as events. */
-		if (n <= 0 && round > 1)
+		if (n <= 0 && !more && round > 1)
 			return round;
 	}
 	return -1;

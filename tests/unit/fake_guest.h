@@ -6,10 +6,13 @@
  * rings live in it at guest-physical addresses we choose and are given to
  * the backend as "QEMU virtual" addresses. The test writes descriptors and
  * avail entries through its own mapping of the memfd, as a guest driver
- * would, and runs the backend with fg_run(): one step of wisp-vsockd's main
- * loop (connection events, then the pump). Hybrid sockets live in a
- * temporary directory; host-initiated connections are socketpairs handed
- * to vsock_dev_accept(). */
+ * would, and runs the backend with fg_pass(): one step of wisp-vsockd's main
+ * loop (connection events, then the pump), or fg_run(): steps until quiet.
+ * Hybrid sockets live in a temporary directory; host-initiated connections
+ * are socketpairs handed to vsock_dev_accept(), or real connections to a
+ * listener given to vsock_dev_listen() with the tag FG_TAG_LISTEN. The
+ * clock wisp-vsockd's timers and log limiter read is fg_now_ms, which only
+ * the tests move. */
 #ifndef WISP_FAKE_GUEST_H
 #define WISP_FAKE_GUEST_H
 
@@ -44,9 +47,13 @@
 /* The default ring size and the largest the default layout has room for. */
 #define FG_NUM 128
 #define FG_MAX_NUM 256
-/* fg_run gives up (returns -1) after this many loop steps without quiet. */
-#define FG_MAX_ROUNDS 64
+/* fg_run gives up (returns -1) after this many loop steps without quiet:
+ * enough for the largest ring the fuzzer can set up (8192 chains) to be
+ * worked through at vsock_dev's budget per step. */
+#define FG_MAX_ROUNDS 256
 #define FG_MAX_LISTENERS 4
+/* The epoll data of a hybrid listener given to vsock_dev_listen(). */
+#define FG_TAG_LISTEN 1
 
 struct fg_ring_conf {
 	uint32_t num;
@@ -85,6 +92,8 @@ struct fake_guest {
  * FG_LOG=1 in the environment prints them too. */
 extern char fg_last_log[512];
 extern unsigned long fg_log_count;
+/* The stand-in's mono_ms(): it stands still unless a test moves it. */
+extern uint64_t fg_now_ms;
 
 /* Once: the memfd, its mapping and the temp directory (0, or -1). */
 int fg_open(struct fake_guest *g);
@@ -130,8 +139,13 @@ void fg_post_rx(struct fake_guest *g, int n, uint32_t size);
  * header in it (a dropped packet). */
 int fg_recv(struct fake_guest *g, struct vsock_hdr *h, void *payload, size_t cap, size_t *len);
 
-/* One turn of wisp-vsockd's loop, repeated until quiet: connection events
- * dispatched, then the pump. Returns the turns taken, -1 if never quiet. */
+/* One turn of wisp-vsockd's loop: the events now ready (connections, and
+ * the listener tagged FG_TAG_LISTEN), then the pump. Returns what
+ * vsock_dev_pump() did (1: it stopped at a budget) and the number of
+ * events in *events when it is not NULL. */
+int fg_pass(struct fake_guest *g, int *events);
+/* Turns until quiet (no events, nothing left at a budget). Returns the
+ * turns taken, -1 if never quiet. */
 int fg_run(struct fake_guest *g);
 
 /* A host program listening at <uds>_<port> (non-blocking); the fd. */

@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../boot/vsockd/log.h"
 #include "../../boot/vsockd/vhost_user.h"
 #include "../../boot/vsockd/vsock_proto.h"
 #include "check.h"
@@ -144,6 +147,48 @@ static void test_vhost_user_checks(void)
 	CHECK_STR(vu_check(&m, 2), "unsupported request");
 }
 
+/* The log limiter: the first of an episode is logged, the rest counted;
+ * a count line at most once a second, and one after the last; a quiet
+ * second ends the episode. (log_msg is the fake guest's: it counts.) */
+static void test_log_limiter(void)
+{
+	struct log_limit l = LOG_LIMIT("dropping a thing");
+	unsigned long lines = fg_log_count;
+	CHECK_INT(log_limit_tick(&l, 5000), -1); /* idle */
+	CHECK_INT(log_limit_hit(&l, 5000), 1);
+	for (int i = 0; i < 99999; i++)
+		CHECK(log_limit_hit(&l, 5000 + (uint64_t)i / 1000) == 0);
+	CHECK_INT(fg_log_count - lines, 0);
+	CHECK_INT(log_limit_tick(&l, 5400), 600); /* not due yet */
+	CHECK_INT(fg_log_count - lines, 0);
+	CHECK_INT(log_limit_tick(&l, 6000), LOG_EPISODE_MS);
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_STR(fg_last_log, "dropping a thing: 99999 more times");
+	CHECK_INT(log_limit_tick(&l, 6500), 500);
+	CHECK_INT(log_limit_tick(&l, 7000), -1); /* a quiet second: over, no line */
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_INT(log_limit_hit(&l, 7001), 1); /* a new episode is logged whole */
+
+	/* A flood that goes on: a count line per second, from the hits alone. */
+	lines = fg_log_count;
+	for (uint64_t t = 7002; t < 17001; t++)
+		CHECK(log_limit_hit(&l, t) == 0);
+	CHECK_INT(fg_log_count - lines, 9);
+	CHECK_STR(fg_last_log, "dropping a thing: 1000 more times");
+	CHECK_INT(log_limit_tick(&l, 18000), LOG_EPISODE_MS);
+	CHECK_STR(fg_last_log, "dropping a thing: 999 more times");
+	CHECK_INT(log_limit_hit(&l, 18001), 0);
+	CHECK_INT(log_limit_tick(&l, 19000), LOG_EPISODE_MS);
+	CHECK_STR(fg_last_log, "dropping a thing: 1 more time");
+	/* No tick for long: the next hit opens a new episode all the same. */
+	CHECK_INT(log_limit_hit(&l, 60000), 1);
+
+	CHECK_INT(timeout_min(-1, -1), -1);
+	CHECK_INT(timeout_min(-1, 5), 5);
+	CHECK_INT(timeout_min(7, -1), 7);
+	CHECK_INT(timeout_min(7, 0), 0);
+}
+
 /* ---- the device, through the fake guest ---- */
 
 #define LISTEN_PORT 5000
@@ -205,23 +250,31 @@ static void test_request_to_port_without_listener_gets_rst(void)
 	fg_stop(g);
 }
 
+/* The backend and the host programs share this process: two fds a
+ * connection, past the usual soft limit of 1024. Asks for want fds; 0
+ * when at least need can be had. */
+static int want_fds(rlim_t want, rlim_t need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		fprintf(stderr, "  skipped: %llu file descriptors are too few\n",
+			(unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 /* Connections are bounded: past the limit a REQUEST gets RST, and once
  * one ends the next is taken again. */
 static void test_connections_past_the_limit_are_reset(void)
 {
 	enum { LIMIT = 512 };
-	/* The backend and the host programs share this process: two fds a
-	 * connection, past the usual soft limit of 1024. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * LIMIT) {
-		rl.rlim_cur = rl.rlim_max < 4 * LIMIT ? rl.rlim_max : 4 * LIMIT;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LIMIT + 64) {
-		fprintf(stderr, "  skipped: %llu file descriptors are too few\n",
-			(unsigned long long)rl.rlim_cur);
+	if (want_fds(4 * LIMIT, 2 * LIMIT + 64) < 0)
 		return;
-	}
 	struct fake_guest *g = start();
 	static int hosts[LIMIT];
 	struct vsock_hdr resp, r;
@@ -423,6 +476,343 @@ static void test_misaligned_rings_are_refused(void)
 	}
 }
 
+/* ---- host clients that give up ---- */
+
+#define AGENT_PORT 5252
+
+/* Every packet the device has put on rx, each buffer given back: how many
+ * had op (any op when op is 0); *last is the last REQUEST's header. */
+static int drain_rx(struct fake_guest *g, uint16_t op, struct vsock_hdr *last)
+{
+	struct vsock_hdr r;
+	int n = 0, got;
+	while ((got = recv_op(g, &r, NULL)) != 0) {
+		fg_post_rx(g, 1, 256);
+		n += op == 0 || got == op;
+		if (got == VSOCK_OP_REQUEST && last)
+			*last = r;
+	}
+	return n;
+}
+
+/* A host client's CONNECT to the agent's port, accepted by the guest with
+ * buf_alloc: the client's end; *host_port is the port the device chose. */
+static int open_host_conn(struct fake_guest *g, uint32_t buf_alloc, uint32_t *host_port)
+{
+	int fd = fg_connect(g, "CONNECT 5252\n", 13);
+	struct vsock_hdr req = { 0 };
+	fg_run(g);
+	CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, &req), 1);
+	CHECK_INT(req.dst_port, AGENT_PORT);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_RESPONSE, AGENT_PORT, req.src_port, buf_alloc);
+	fg_send(g, &h, NULL, 0);
+	fg_run(g);
+	*host_port = req.src_port;
+	return fd;
+}
+
+/* 600 host clients give up, in every state a connection can be in, while
+ * the guest does nothing about it (it never answers, or never closes its
+ * end). Each is ended with an RST to the guest once its client is gone, so
+ * the table (512) has room for the next one. */
+static void test_abandoned_host_connections_are_reaped(void)
+{
+	enum { ABANDONED = 600, LINE_ONLY = 50 };
+	if (want_fds(4 * ABANDONED, 2 * ABANDONED) < 0)
+		return;
+	struct fake_guest *g = start();
+	fg_post_rx(g, FG_NUM, 256);
+	int rst = 0, shutdowns = 0;
+	for (int i = 0; i < ABANDONED; i++) {
+		int kind = i < LINE_ONLY ? 0 : 1 + i % 5, fd;
+		uint32_t port = 0;
+		char ok[32];
+		struct vsock_hdr req = { 0 };
+		switch (kind) {
+		case 0: /* gone before its CONNECT line was whole */
+			fd = fg_connect(g, "CONNECT 52", 10);
+			fg_run(g);
+			break;
+		case 1: /* gone while the guest had not answered */
+			fd = fg_connect(g, "CONNECT 5252\n", 13);
+			fg_run(g);
+			CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, &req), 1);
+			break;
+		case 2: /* gone after reading OK */
+			fd = open_host_conn(g, 65536, &port);
+			CHECK(read(fd, ok, sizeof(ok)) > 0 && memcmp(ok, "OK ", 3) == 0);
+			break;
+		case 3: /* gone without reading OK */
+			fd = open_host_conn(g, 65536, &port);
+			break;
+		case 4: /* half-closed first: the guest saw its end of input */
+			fd = open_host_conn(g, 65536, &port);
+			shutdown(fd, SHUT_WR);
+			fg_run(g);
+			shutdowns += drain_rx(g, VSOCK_OP_SHUTDOWN, NULL);
+			break;
+		default: /* gone with bytes the guest has no credit for */
+			fd = open_host_conn(g, 0, &port);
+			CHECK_INT(write(fd, payload, 1000), 1000);
+			fg_run(g);
+			break;
+		}
+		close(fd);
+		fg_run(g);
+		rst += drain_rx(g, VSOCK_OP_RST, NULL);
+	}
+	CHECK_INT(shutdowns, (ABANDONED - LINE_ONLY) / 5);
+	/* The last kind waits for the guest to take the bytes, for a while. */
+	CHECK_INT(rst, (ABANDONED - LINE_ONLY) * 4 / 5);
+	fg_now_ms += 60000;
+	fg_run(g);
+	rst += drain_rx(g, VSOCK_OP_RST, NULL);
+	CHECK_INT(rst, ABANDONED - LINE_ONLY);
+
+	uint32_t port;
+	int fd = open_host_conn(g, 65536, &port);
+	char ok[32];
+	ssize_t n = read(fd, ok, sizeof(ok));
+	CHECK(n > 3 && memcmp(ok, "OK ", 3) == 0);
+	close(fd);
+	fg_stop(g);
+}
+
+/* A client that gives up before its REQUEST could even go to the guest (no
+ * rx buffers yet): the REQUEST is taken back, the guest hears nothing. */
+static void test_client_gone_before_the_guest_heard_of_it(void)
+{
+	struct fake_guest *g = start();
+	int fd = fg_connect(g, "CONNECT 5252\n", 13);
+	fg_run(g);
+	close(fd);
+	fg_run(g);
+	fg_post_rx(g, 8, 256);
+	fg_run(g);
+	CHECK_INT(drain_rx(g, 0, NULL), 0);
+	fg_stop(g);
+}
+
+/* A host client that hangs up while the guest is still taking what it
+ * wrote: all of it reaches the guest, then the connection ends. */
+static void test_hung_up_clients_bytes_still_reach_the_guest(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 4, 256);
+	uint32_t port;
+	int fd = open_host_conn(g, 65536, &port);
+	CHECK_INT(write(fd, "last words", 10), 10);
+	close(fd);
+	fg_post_rx(g, 4, 4096);
+	fg_run(g);
+	struct vsock_hdr r;
+	size_t len = 0;
+	CHECK_INT(recv_op(g, &r, &len), VSOCK_OP_RW);
+	CHECK(len == 10 && memcmp(payload, "last words", 10) == 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	CHECK_INT(r.src_port, port);
+	fg_stop(g);
+}
+
+/* ---- a full fd table ---- */
+
+/* In a child: it fills its own fd table. */
+static int full_fd_table_child(void)
+{
+	check_failed = 0;
+	struct fake_guest *g = start();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/hybrid", g->dir);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0 && bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 16) == 0);
+	vsock_dev_listen(g->vs, l, FG_TAG_LISTEN);
+	int ours = fg_connect(g, "CONNECT 5252\n", 13); /* one that can end */
+	fg_run(g);
+	int clients[3];
+	for (int i = 0; i < 3; i++) {
+		clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK_INT(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	/* The lowest free fd is the limit: no new fd from here on. */
+	struct rlimit saved, rl;
+	getrlimit(RLIMIT_NOFILE, &saved);
+	rl = saved;
+	int lowest = dup(0);
+	close(lowest);
+	rl.rlim_cur = (rlim_t)lowest;
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	unsigned long lines = fg_log_count;
+	int events = 0, n;
+	for (int i = 0; i < 100; i++) {
+		fg_pass(g, &n);
+		events += n;
+	}
+	CHECK_INT(events, 1); /* the first accept() failed: then not watched */
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK(strstr(fg_last_log, "Too many open files") != NULL);
+	/* Tried again after a second: fails, counted, not watched again. */
+	fg_now_ms += 1000;
+	events = 0;
+	for (int i = 0; i < 100; i++) {
+		fg_pass(g, &n);
+		events += n;
+	}
+	CHECK_INT(events, 1);
+	CHECK_INT(fg_log_count - lines, 1);
+
+	/* Room again, and a connection of ours ends: the clients are taken. */
+	setrlimit(RLIMIT_NOFILE, &saved);
+	close(ours);
+	fg_run(g);
+	fg_post_rx(g, 8, 256);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(write(clients[i], "CONNECT 5252\n", 13), 13);
+	fg_run(g);
+	CHECK_INT(drain_rx(g, VSOCK_OP_REQUEST, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		close(clients[i]);
+	fg_run(g);
+	fg_stop(g);
+	close(l);
+	unlink(sa.sun_path);
+	return check_failed ? 1 : 0;
+}
+
+/* A full fd table does not turn the hybrid listener into a busy loop: it
+ * is not watched until a connection closes (or a second passes), and the
+ * failure is one log line. */
+static void test_full_fd_table_does_not_spin_the_listener(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(full_fd_table_child());
+	int st = -1;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* ---- a guest that keeps its tx ring full ---- */
+
+#define REFILL_PORT 6000
+
+/* A guest vCPU that posts a packet for each one the device takes: the
+ * packets are REQUESTs to a port served in this process, whose open_fd
+ * (this) posts the next one, until cap. */
+static struct {
+	struct fake_guest *g;
+	long posted, cap;
+} refill;
+
+static int refill_open(void *ctx)
+{
+	(void)ctx;
+	if (refill.posted < refill.cap) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 2000, REFILL_PORT, 65536);
+		fg_send(refill.g, &h, NULL, 0);
+		refill.posted++;
+	}
+	return -1; /* refused: an RST for each */
+}
+
+/* The device takes a bounded number of the guest's packets per pass, so a
+ * host CONNECT made meanwhile reaches the guest within a few passes, not
+ * after the flood (the vhost_net CVE-2019-3900 pattern). */
+static void test_full_tx_ring_does_not_starve_a_host_connect(void)
+{
+	struct fg_conf c;
+	fg_default_conf(&c);
+	c.q[VQ_RX].num = FG_MAX_NUM; /* room for a pass's RSTs */
+	CHECK_INT(fg_start(&G, &c), 0);
+	struct fake_guest *g = &G;
+	vsock_dev_serve_port(g->vs, REFILL_PORT, refill_open, NULL);
+	refill.g = g;
+	refill.posted = 0;
+	refill.cap = 50000;
+	for (int i = 0; i < 100; i++) {
+		struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 2000, REFILL_PORT, 65536);
+		fg_send(g, &h, NULL, 0);
+	}
+	fg_post_rx(g, FG_MAX_NUM, 64);
+	int host = fg_connect(g, "CONNECT 5252\n", 13);
+	int passes = 0, more = 1, served = 0;
+	long most = 0;
+	while (!served && passes < 16) {
+		long before = refill.posted;
+		more &= fg_pass(g, NULL);
+		passes++;
+		if (refill.posted - before > most)
+			most = refill.posted - before;
+		struct vsock_hdr r;
+		int op;
+		while ((op = recv_op(g, &r, NULL)) != 0) {
+			served |= op == VSOCK_OP_REQUEST && r.dst_port == AGENT_PORT;
+			fg_post_rx(g, 1, 64);
+		}
+	}
+	CHECK(served);
+	CHECK(passes <= 4);
+	CHECK(more); /* each pass said it had left work */
+	CHECK(most <= 1000);
+	CHECK(refill.posted < refill.cap); /* served while the flood went on */
+	if (most > 1000 || passes > 4)
+		fprintf(stderr, "  %d passes, at most %ld packets in one\n", passes, most);
+	refill.cap = 0; /* the guest stops: what is left is done, and quiet */
+	for (int i = 0; i < 64 && fg_run(g) < 0; i++)
+		drain_rx(g, 0, NULL);
+	CHECK(fg_run(g) > 0);
+	close(host);
+	fg_stop(g);
+}
+
+/* A guest that floods the tx ring with bad packets gets one log line for
+ * the whole flood and a count line a second at most, not a line a packet;
+ * the count comes when the limiter's timer is due, and a quiet second ends
+ * the episode. */
+static void test_bad_packet_flood_is_one_log_line(void)
+{
+	struct fake_guest *g = start();
+	enum { FLOOD = 100000, BATCH = 100 };
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_RST, 1234, NO_LISTENER_PORT, 0);
+	h.type = 2; /* not a stream packet (and an RST: it gets no answer) */
+	unsigned long lines = fg_log_count;
+	uint32_t id, len;
+	for (int sent = 0; sent < FLOOD; sent += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			fg_send(g, &h, NULL, 0);
+		fg_run(g);
+		while (fg_used(g, VQ_TX, &id, &len))
+			;
+	}
+	CHECK_INT(fg_log_count - lines, 1);
+	CHECK_STR(fg_last_log, "dropping a packet from the guest: not a stream packet");
+	CHECK_INT(vsock_dev_tick(g->vs), LOG_EPISODE_MS);
+	fg_now_ms += LOG_EPISODE_MS;
+	CHECK_INT(vsock_dev_tick(g->vs), LOG_EPISODE_MS);
+	CHECK_INT(fg_log_count - lines, 2);
+	CHECK_STR(fg_last_log, "dropping a packet from the guest: 99999 more times");
+	fg_now_ms += LOG_EPISODE_MS;
+	CHECK_INT(vsock_dev_tick(g->vs), -1); /* over */
+	CHECK_INT(fg_log_count - lines, 2);
+
+	/* With time passing during the flood: at most a line a second. */
+	lines = fg_log_count;
+	for (int sent = 0; sent < FLOOD; sent += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			fg_send(g, &h, NULL, 0);
+		fg_run(g);
+		while (fg_used(g, VQ_TX, &id, &len))
+			;
+		fg_now_ms += 10; /* 10 s in all */
+		vsock_dev_tick(g->vs);
+	}
+	CHECK(fg_log_count - lines >= 10 && fg_log_count - lines <= 12);
+	fg_now_ms += 2 * LOG_EPISODE_MS;
+	vsock_dev_tick(g->vs);
+	fg_stop(g);
+}
+
 /* The guest resets a connection while its host socket has news: both in
  * one batch of events. The connection goes and the event for it is not
  * acted on after it is freed (ASan would say). */
@@ -551,6 +941,7 @@ int main(void)
 	test_credit();
 	test_connect_line();
 	test_vhost_user_checks();
+	test_log_limiter();
 	if (fg_open(&G) < 0 || (listen_fd = fg_listen(&G, LISTEN_PORT)) < 0)
 		return 1;
 	test_request_to_port_without_listener_gets_rst();
@@ -565,6 +956,12 @@ int main(void)
 	test_guest_half_close_goes_quiet();
 	test_avail_index_past_the_ring_stops_the_queue();
 	test_bad_rx_chain_does_not_hold_up_control_packets();
+	test_bad_packet_flood_is_one_log_line();
+	test_abandoned_host_connections_are_reaped();
+	test_client_gone_before_the_guest_heard_of_it();
+	test_hung_up_clients_bytes_still_reach_the_guest();
+	test_full_tx_ring_does_not_starve_a_host_connect();
+	test_full_fd_table_does_not_spin_the_listener();
 	fg_close(&G);
 	return check_summary("test_vsock");
 }
