@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -433,6 +434,14 @@ static void flush_to_fd(struct vsock_dev *v, struct conn *c)
 	}
 }
 
+/* Only a socket of this user's, never what a link points at: whatever is
+ * at <uds>_<port> gets the guest's bytes. */
+static int host_socket(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid();
+}
+
 /* Joins a guest connection to <uds>_<port>. */
 static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 {
@@ -447,7 +456,7 @@ static void guest_connect(struct vsock_dev *v, const struct vsock_hdr *h)
 	}
 	int fd = local ? v->local_open(v->local_ctx)
 		       : socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (!local && (len >= (int)sizeof(sa.sun_path) ||
+	if (fd < 0 || (!local && (len >= (int)sizeof(sa.sun_path) || !host_socket(sa.sun_path) ||
 				  connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0))) {
 		if (fd >= 0)
 			close(fd);

@@ -193,6 +193,7 @@ static void test_log_limiter(void)
 
 #define LISTEN_PORT 5000
 #define NO_LISTENER_PORT 7777
+#define SYMLINK_PORT 7778
 
 static struct fake_guest G;
 static int listen_fd = -1;
@@ -227,6 +228,28 @@ static int open_guest_conn(struct fake_guest *g, uint32_t guest_port, uint32_t b
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	CHECK(fd >= 0);
 	return fd;
+}
+
+/* A link at <uds>_<port> is not followed, even to a listening socket. */
+static void test_request_to_a_symlinked_port_gets_rst(void)
+{
+	struct fake_guest *g = start();
+	fg_post_rx(g, 4, 4096);
+	char link[160], target[160];
+	snprintf(link, sizeof(link), "%s_%u", g->uds, SYMLINK_PORT);
+	snprintf(target, sizeof(target), "%s_%u", g->uds, LISTEN_PORT);
+	unlink(link);
+	CHECK_INT(symlink(target, link), 0);
+	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, SYMLINK_PORT, 65536), r;
+	fg_send(g, &h, NULL, 0);
+	CHECK(fg_run(g) > 0);
+	CHECK_INT(recv_op(g, &r, NULL), VSOCK_OP_RST);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK_INT(fd, -1); /* the listener behind the link saw nothing */
+	if (fd >= 0)
+		close(fd);
+	unlink(link);
+	fg_stop(g);
 }
 
 static void test_request_to_port_without_listener_gets_rst(void)
@@ -945,6 +968,7 @@ int main(void)
 	if (fg_open(&G) < 0 || (listen_fd = fg_listen(&G, LISTEN_PORT)) < 0)
 		return 1;
 	test_request_to_port_without_listener_gets_rst();
+	test_request_to_a_symlinked_port_gets_rst();
 	test_connections_past_the_limit_are_reset();
 	test_guest_overrunning_its_credit_is_reset();
 	test_no_host_read_without_guest_credit();
