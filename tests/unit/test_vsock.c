@@ -236,8 +236,8 @@ static void test_request_to_a_symlinked_port_gets_rst(void)
 	struct fake_guest *g = start();
 	fg_post_rx(g, 4, 4096);
 	char link[160], target[160];
-	snprintf(link, sizeof(link), "%s_%u", g->uds, SYMLINK_PORT);
-	snprintf(target, sizeof(target), "%s_%u", g->uds, LISTEN_PORT);
+	snprintf(link, sizeof(link), "%s_%d", g->uds, SYMLINK_PORT);
+	snprintf(target, sizeof(target), "%s_%d", g->uds, LISTEN_PORT);
 	unlink(link);
 	CHECK_INT(symlink(target, link), 0);
 	struct vsock_hdr h = fg_hdr(VSOCK_OP_REQUEST, 1234, SYMLINK_PORT, 65536), r;
