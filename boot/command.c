@@ -16,13 +16,6 @@
 
 extern char **environ;
 
-long long clock_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int signals_open(void)
 {
 	sigset_t set;
@@ -84,7 +77,7 @@ void command_open_stdin(const struct command *c, struct relay *r)
 
 int command_signal(struct command *c, struct relay *r, int sig)
 {
-	if (r->hello && r->exit_status < 0 && r->io.fd >= 0 && c->signals_sent++ == 0) {
+	if (r->hello && r->exit_status < 0 && relay_open(r) && c->signals_sent++ == 0) {
 		relay_send_signal(r, sig);
 		return 0;
 	}

@@ -11,8 +11,6 @@
 #include "options.h"
 #include "relay.h"
 
-/* CLOCK_MONOTONIC in microseconds. */
-long long clock_us(void);
 /* Blocks INT, TERM, HUP, WINCH and CHLD, ignores PIPE, and returns a
  * signalfd for them (non-blocking), or -1. */
 int signals_open(void);

@@ -16,9 +16,6 @@
 #include "runtime.h"
 #include "term.h"
 
-/* How long the agent gets to answer a connection. */
-#define AGENT_CONNECT_MS 10000
-
 struct exec {
 	const struct run_opts *o;
 	struct loop loop;
@@ -29,14 +26,12 @@ struct exec {
 	struct timer timeout;
 	struct watch sig;
 	struct dial dial;
-	int dialling;
 	long long t0;
 };
 
 static void dialled(struct dial *d, int fd, const char *err)
 {
 	struct exec *e = container_of(d, struct exec, dial);
-	e->dialling = 0;
 	if (fd < 0) {
 		char why[DIAL_ERR_MAX + 40];
 		snprintf(why, sizeof(why), "cannot reach the guest agent: %s", err);
@@ -70,9 +65,8 @@ static const struct relay_events relay_events = { on_exited, on_lost };
 /* The agent hangs the command up when the connection goes. */
 static void hang_up(struct exec *e)
 {
-	if (e->dialling)
-		dial_cancel(&e->dial);
-	e->dialling = 0;
+	relay_abandon_output(&e->relay);
+	dial_cancel(&e->dial);
 	relay_close(&e->relay);
 }
 
@@ -137,15 +131,14 @@ int exec_in_vm(const struct run_opts *o, const char *name)
 	    loop_add(&e.loop, &e.sig, fd, EPOLLIN, on_signal) < 0 ||
 	    timer_init(&e.loop, &e.timeout, on_timeout) < 0 ||
 	    relay_init(&e.relay, &e.loop, &relay_events, &e.trace, e.t0) < 0 ||
-	    dial_start(&e.dial, &e.loop, path, WIRE_AGENT_PORT, AGENT_CONNECT_MS, dialled) < 0) {
+	    dial_start(&e.dial, &e.loop, path, WIRE_AGENT_PORT, DIAL_AGENT_MS, dialled) < 0) {
 		msg_warn("setup: %s", strerror(errno));
 		return EXIT_LAUNCHER;
 	}
-	e.dialling = 1;
 	if (o->timeout > 0)
 		timer_arm_ms(&e.timeout, (long long)(o->timeout * 1000));
 	command_open_stdin(&e.cmd, &e.relay);
-	while (e.dialling || e.relay.io.fd >= 0) {
+	while (dial_active(&e.dial) || relay_open(&e.relay) || relay_output_pending(&e.relay)) {
 		int busy = relay_pump(&e.relay);
 		if (loop_run_once(&e.loop, busy ? 0 : -1) < 0) {
 			msg_warn("epoll_wait: %s", strerror(errno));

@@ -17,13 +17,6 @@
 /* A listener whose backlog is full is tried again this often. */
 #define DIAL_RETRY_MS 10
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void finish(struct dial *d, int ok, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -84,7 +77,7 @@ static void try_connect(struct dial *d)
 		return;
 	}
 	if (connect(d->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		if (errno == EAGAIN && now_ms() < d->deadline_ms) {
+		if (errno == EAGAIN && clock_us() / 1000 < d->deadline_ms) {
 			timer_arm_ms(&d->timer, DIAL_RETRY_MS);
 			return;
 		}
@@ -100,13 +93,13 @@ static void try_connect(struct dial *d)
 		return;
 	}
 	d->connected = 1;
-	timer_arm_ms(&d->timer, d->deadline_ms - now_ms());
+	timer_arm_ms(&d->timer, d->deadline_ms - clock_us() / 1000);
 }
 
 static void on_timer(struct timer *t)
 {
 	struct dial *d = container_of(t, struct dial, timer);
-	if (!d->connected && now_ms() < d->deadline_ms)
+	if (!d->connected && clock_us() / 1000 < d->deadline_ms)
 		try_connect(d);
 	else
 		finish(d, 0, "no answer from guest port %u within %d ms", d->port, d->timeout_ms);
@@ -120,7 +113,7 @@ int dial_start(struct dial *d, struct loop *l, const char *path, unsigned port, 
 	d->done = done;
 	d->port = port;
 	d->timeout_ms = timeout_ms;
-	d->deadline_ms = now_ms() + timeout_ms;
+	d->deadline_ms = clock_us() / 1000 + timeout_ms;
 	d->w.fd = d->timer.w.fd = -1;
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -135,6 +128,11 @@ int dial_start(struct dial *d, struct loop *l, const char *path, unsigned port, 
 	/* The first try from the loop too: done() never runs inside this call. */
 	timer_arm_ms(&d->timer, 0);
 	return 0;
+}
+
+int dial_active(const struct dial *d)
+{
+	return d->loop && d->fd >= 0;
 }
 
 void dial_cancel(struct dial *d)

@@ -31,6 +31,11 @@ struct dial {
  * the loop (never from here), within timeout_ms. -1 when it cannot start. */
 int dial_start(struct dial *d, struct loop *l, const char *path, unsigned port, int timeout_ms,
 	       void (*done)(struct dial *, int, const char *));
+/* How long the guest agent gets to answer a connection. */
+#define DIAL_AGENT_MS 10000
+
+/* Whether the dial is under way (started, not yet done or cancelled). */
+int dial_active(const struct dial *d);
 /* Gives up a dial under way; done() is not called. Safe to call twice. */
 void dial_cancel(struct dial *d);
 

@@ -5,11 +5,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "msg.h"
 
 #define LOOP_BATCH 16
+
+long long clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int loop_init(struct loop *l)
 {
@@ -78,14 +86,12 @@ static void on_timerfd(struct watch *w, uint32_t events)
 	uint64_t ticks;
 	if (read(w->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return; /* re-armed or stopped since it fired */
-	t->armed = 0;
 	t->fn(t);
 }
 
 int timer_init(struct loop *l, struct timer *t, void (*fn)(struct timer *))
 {
 	t->fn = fn;
-	t->armed = 0;
 	t->w.fd = -1;
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (fd < 0)
@@ -107,8 +113,6 @@ void timer_arm_ms(struct timer *t, long long ms)
 		its.it_value.tv_nsec = 1; /* all zero would disarm it */
 	if (timerfd_settime(t->w.fd, 0, &its, NULL) < 0)
 		msg_warn("timerfd_settime: %s", strerror(errno));
-	else
-		t->armed = 1;
 }
 
 void timer_stop(struct timer *t)
@@ -116,11 +120,9 @@ void timer_stop(struct timer *t)
 	struct itimerspec off = { 0 };
 	if (t->w.fd >= 0)
 		timerfd_settime(t->w.fd, 0, &off, NULL);
-	t->armed = 0;
 }
 
 void timer_free(struct loop *l, struct timer *t)
 {
 	loop_close(l, &t->w);
-	t->armed = 0;
 }

@@ -24,8 +24,10 @@ struct watch {
 struct timer {
 	struct watch w;
 	void (*fn)(struct timer *t);
-	int armed;
 };
+
+/* CLOCK_MONOTONIC in microseconds: the clock of every deadline in wisp. */
+long long clock_us(void);
 
 int loop_init(struct loop *l);
 void loop_free(struct loop *l);

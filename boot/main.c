@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/fd.h"
+#include "loop.h"
 #include "msg.h"
 #include "options.h"
 #include "run.h"
@@ -73,13 +74,6 @@ static int cmd_run(int argc, char **argv)
 	return run_vm(&o, dir);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The background process that keeps a started VM: a session of its own,
  * no terminal; its messages go to `start` through report_fd until the VM
  * is ready, and to the log in the VM's directory. */
@@ -121,9 +115,9 @@ static int cmd_start(int argc, char **argv)
 	/* Relay what the background process says until it says "ready" (a
 	 * NUL byte) or ends; give up after the timeout. */
 	double timeout = o.timeout > 0 ? o.timeout : OPTIONS_START_TIMEOUT_S;
-	long long deadline = now_ms() + (long long)(timeout * 1000);
+	long long deadline = clock_us() / 1000 + (long long)(timeout * 1000);
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_us() / 1000;
 		struct pollfd p = { .fd = report[0], .events = POLLIN };
 		int n = left > 0 ? poll(&p, 1, (int)(left > 1000000 ? 1000000 : left)) : 0;
 		if (n < 0 && errno == EINTR)
@@ -241,10 +235,10 @@ static int cmd_stop(int argc, char **argv)
 		close(pidfd);
 		return EXIT_LAUNCHER;
 	}
-	long long deadline = now_ms() + (long long)(timeout * 1000);
+	long long deadline = clock_us() / 1000 + (long long)(timeout * 1000);
 	int status = 0;
 	while (runtime_alive(dir)) {
-		if (now_ms() > deadline) {
+		if (clock_us() / 1000 > deadline) {
 			msg_warn("VM %s did not shut down within %g s: killed", name, timeout);
 			pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
 			for (int i = 0; i < 100 && runtime_alive(dir); i++)
@@ -291,8 +285,25 @@ static int cmd_ps(int argc, char **argv)
 	return 0;
 }
 
+/* A closed stdin, stdout or stderr would be taken by the next fd wisp
+ * opens (its signalfd, say) and read or written as the user's: /dev/null
+ * holds the place instead. */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0 && null != fd) {
+			dup2(null, fd);
+			close(null);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
+	hold_std_fds();
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../common/wire.h"
@@ -18,32 +17,11 @@
 /* Stdin never takes the last of the queue: SIGNAL, WINSIZE and BYE fit. */
 #define CONTROL_RESERVE 4096
 
-static long long since(long long t0)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - t0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Queues one frame: header and payload, or nothing when they do not fit. */
 static void send_frame(struct relay *r, uint8_t type, const void *payload, uint32_t len)
 {
 	uint8_t hdr[WIRE_HDR_SIZE];
-	if (r->io.fd < 0 || queue_room(&r->to_guest) < WIRE_HDR_SIZE + len)
+	if (r->io_fd < 0 || queue_room(&r->to_guest) < WIRE_HDR_SIZE + len)
 		return;
 	wire_put_header(hdr, type, len);
 	queue_put(&r->to_guest, hdr, sizeof(hdr));
@@ -53,27 +31,43 @@ static void send_frame(struct relay *r, uint8_t type, const void *payload, uint3
 
 static int stdin_room(struct relay *r)
 {
-	return r->stdin_fd >= 0 && r->io.fd >= 0 && r->exit_status < 0 &&
+	return r->stdin_fd >= 0 && r->io_fd >= 0 && r->exit_status < 0 &&
 	       queue_room(&r->to_guest) >= WIRE_HDR_SIZE + STDIN_CHUNK + CONTROL_RESERVE;
 }
 
-/* Each fd is watched only for what it can do now: a full queue must not
- * turn level-triggered readiness into a busy loop. */
+static void on_stdin(struct watch *w, uint32_t events);
+static void on_stream(struct watch *w, uint32_t events);
+
+/* Watches fd with fn while want, else not at all: epoll reports a hang-up
+ * or an error whatever the mask, so an fd that must wait is taken out. */
+static void watch_if(struct relay *r, struct watch *w, int fd, int want, uint32_t events,
+		     void (*fn)(struct watch *, uint32_t))
+{
+	if (!want || fd < 0) {
+		loop_del(r->loop, w);
+		return;
+	}
+	if (w->fd < 0 && loop_add(r->loop, w, fd, events, fn) < 0)
+		msg_warn("epoll_ctl: %s", strerror(errno));
+	else
+		loop_set_events(r->loop, w, events);
+}
+
+/* Each fd is watched only for what it can do now. */
 static void arm(struct relay *r)
 {
-	if (r->stdin_polled && r->in.fd >= 0)
-		loop_set_events(r->loop, &r->in, stdin_room(r) ? EPOLLIN : 0);
-	if (r->io.fd >= 0)
-		loop_set_events(r->loop, &r->io,
-				EPOLLIN | (queue_len(&r->to_guest) ? EPOLLOUT : 0));
+	if (r->stdin_pollable)
+		watch_if(r, &r->in, r->stdin_fd, stdin_room(r), EPOLLIN, on_stdin);
+	/* While a frame waits for the user's output, the stream waits too. */
+	watch_if(r, &r->io, r->io_fd, !r->blocked,
+		 EPOLLIN | (queue_len(&r->to_guest) ? EPOLLOUT : 0), on_stream);
 }
 
 static void end_stdin(struct relay *r)
 {
-	if (r->stdin_polled)
-		loop_del(r->loop, &r->in);
+	loop_del(r->loop, &r->in);
 	r->stdin_fd = -1;
-	r->stdin_polled = 0;
+	r->stdin_pollable = 0;
 }
 
 static void read_stdin(struct relay *r)
@@ -103,7 +97,7 @@ static void on_stdin(struct watch *w, uint32_t events)
 
 int relay_pump(struct relay *r)
 {
-	if (r->stdin_polled || !stdin_room(r))
+	if (r->stdin_pollable || !stdin_room(r))
 		return 0;
 	read_stdin(r);
 	return stdin_room(r);
@@ -114,6 +108,21 @@ static void lose(struct relay *r, int broken, const char *why)
 	relay_close(r);
 	if (r->exit_status < 0)
 		r->ev->lost(r, broken, why);
+}
+
+/* Whether the frame's output fits its sink now. */
+static int fits(const struct relay *r, const struct wire_frame *f)
+{
+	switch (f->type) {
+	case WIRE_STDOUT:
+		return sink_room(&r->out) >= f->len;
+	case WIRE_STDERR:
+		return sink_room(&r->err) >= f->len;
+	case WIRE_LOG:
+		return sink_room(&r->err) >= (size_t)f->len + 1;
+	default:
+		return 1;
+	}
 }
 
 static void on_frame(struct relay *r, const struct wire_frame *f)
@@ -129,27 +138,27 @@ static void on_frame(struct relay *r, const struct wire_frame *f)
 			return;
 		}
 		r->hello = 1;
-		r->trace->hello = since(r->t0);
+		r->trace->hello = clock_us() - r->t0;
 		break;
 	case WIRE_TRACE:
 		/* The boot's steps came with the ready notice; the command's follow. */
 		trace_add_guest(r->trace, (const char *)f->payload, f->len);
 		break;
 	case WIRE_STDOUT:
-		if (!r->stdout_gone && write_all(r->out_fd, f->payload, f->len) < 0)
-			r->stdout_gone = 1; /* EPIPE: keep the VM going, drop the rest */
+		sink_put(&r->out, f->payload, f->len);
 		break;
 	case WIRE_STDERR:
-		write_all(r->err_fd, f->payload, f->len);
+		sink_put(&r->err, f->payload, f->len);
 		break;
 	case WIRE_LOG:
-		dprintf(r->err_fd, "%.*s\n", (int)f->len, (const char *)f->payload);
+		sink_put(&r->err, f->payload, f->len);
+		sink_put(&r->err, "\n", 1);
 		break;
 	case WIRE_EXIT:
 		if (f->len == 8) {
 			r->exit_status = wire_exit_status(f->payload[0],
 							  (int32_t)wire_get_u32(f->payload + 4));
-			r->trace->status = since(r->t0);
+			r->trace->status = clock_us() - r->t0;
 			if (r->stdin_fd >= 0)
 				end_stdin(r);
 			r->ev->exited(r, r->exit_status);
@@ -160,9 +169,32 @@ static void on_frame(struct relay *r, const struct wire_frame *f)
 	}
 }
 
+/* Hands over the frames that have arrived, until EXIT, a frame that ended
+ * the stream (a HELLO of another version), or one whose output does not
+ * fit yet: nothing after the first two is the command's. */
+static void dispatch(struct relay *r)
+{
+	struct wire_frame f;
+	long used = 0;
+	r->blocked = 0;
+	while (r->exit_status < 0 && r->io_fd >= 0 &&
+	       (used = wire_parse(queue_head(&r->from_guest), queue_len(&r->from_guest), &f)) > 0) {
+		if (!fits(r, &f)) {
+			r->blocked = 1;
+			return;
+		}
+		on_frame(r, &f);
+		queue_consume(&r->from_guest, (size_t)used);
+	}
+	if (r->exit_status < 0 && r->io_fd >= 0 && used < 0) {
+		msg_warn("the guest sent a malformed frame; closing the channel");
+		lose(r, 1, "the guest agent broke the protocol");
+	}
+}
+
 static void read_stream(struct relay *r)
 {
-	long n = queue_read_from(&r->from_guest, r->io.fd);
+	long n = queue_read_from(&r->from_guest, r->io_fd);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -175,19 +207,7 @@ static void read_stream(struct relay *r)
 		queue_consume(&r->from_guest, queue_len(&r->from_guest));
 		return;
 	}
-	struct wire_frame f;
-	long used = 0;
-	/* Until EXIT, or a frame that ended the stream (a HELLO of another
-	 * version): nothing after either is the command's. */
-	while (r->exit_status < 0 && r->io.fd >= 0 &&
-	       (used = wire_parse(queue_head(&r->from_guest), queue_len(&r->from_guest), &f)) > 0) {
-		on_frame(r, &f);
-		queue_consume(&r->from_guest, (size_t)used);
-	}
-	if (r->exit_status < 0 && r->io.fd >= 0 && used < 0) {
-		msg_warn("the guest sent a malformed frame; closing the channel");
-		lose(r, 1, "the guest agent broke the protocol");
-	}
+	dispatch(r);
 }
 
 static void on_stream(struct watch *w, uint32_t events)
@@ -195,11 +215,32 @@ static void on_stream(struct watch *w, uint32_t events)
 	struct relay *r = container_of(w, struct relay, io);
 	/* A failed write (the VMM is gone) drops what we had to say, but what
 	 * the guest sent is still read to its end. */
-	if ((events & EPOLLOUT) && queue_write_to(&r->to_guest, w->fd) < 0 && errno != EAGAIN)
+	if ((events & EPOLLOUT) && queue_write_to(&r->to_guest, r->io_fd) < 0 && errno != EAGAIN)
 		queue_consume(&r->to_guest, queue_len(&r->to_guest));
-	if (r->io.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (r->io_fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		read_stream(r);
 	arm(r);
+}
+
+/* A sink has room again: the frames that waited for it go on. */
+static void on_sink_room(struct sink *s, void *ctx)
+{
+	(void)s;
+	struct relay *r = ctx;
+	if (r->blocked) {
+		dispatch(r);
+		arm(r);
+	}
+}
+
+int relay_output(struct relay *r, int out_fd, int err_fd)
+{
+	sink_close(&r->out);
+	sink_close(&r->err);
+	return sink_open(&r->out, r->loop, out_fd, on_sink_room, r) < 0 ||
+			       sink_open(&r->err, r->loop, err_fd, on_sink_room, r) < 0
+		       ? -1
+		       : 0;
 }
 
 int relay_init(struct relay *r, struct loop *l, const struct relay_events *ev, struct trace *t,
@@ -210,13 +251,12 @@ int relay_init(struct relay *r, struct loop *l, const struct relay_events *ev, s
 	r->ev = ev;
 	r->trace = t;
 	r->t0 = t0;
-	r->io.fd = r->in.fd = -1;
+	r->io_fd = r->io.fd = r->in.fd = r->out.w.fd = r->err.w.fd = -1;
 	r->stdin_fd = -1;
 	r->exit_status = -1;
-	r->out_fd = STDOUT_FILENO;
-	r->err_fd = STDERR_FILENO;
 	if (queue_init(&r->to_guest, TO_GUEST_CAP) < 0 ||
-	    queue_init(&r->from_guest, FROM_GUEST_CAP) < 0) {
+	    queue_init(&r->from_guest, FROM_GUEST_CAP) < 0 ||
+	    relay_output(r, STDOUT_FILENO, STDERR_FILENO) < 0) {
 		relay_free(r);
 		return -1;
 	}
@@ -226,18 +266,36 @@ int relay_init(struct relay *r, struct loop *l, const struct relay_events *ev, s
 void relay_free(struct relay *r)
 {
 	relay_close(r);
+	sink_close(&r->out);
+	sink_close(&r->err);
 	queue_free(&r->to_guest);
 	queue_free(&r->from_guest);
 }
 
+int relay_open(const struct relay *r)
+{
+	return r->io_fd >= 0;
+}
+
+size_t relay_output_pending(const struct relay *r)
+{
+	return sink_pending(&r->out) + sink_pending(&r->err);
+}
+
+void relay_abandon_output(struct relay *r)
+{
+	sink_abandon(&r->out);
+	sink_abandon(&r->err);
+}
+
 int relay_attach(struct relay *r, int fd)
 {
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
-	    loop_add(r->loop, &r->io, fd, EPOLLIN, on_stream) < 0) {
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
 		msg_warn("the guest's stream: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}
+	r->io_fd = fd;
 	arm(r);
 	return 0;
 }
@@ -247,7 +305,8 @@ void relay_open_stdin(struct relay *r, int fd, int tty)
 	r->stdin_fd = fd;
 	r->tty = tty;
 	/* Regular files and /dev/null cannot be polled: they are always ready. */
-	r->stdin_polled = loop_add(r->loop, &r->in, fd, 0, on_stdin) == 0;
+	r->stdin_pollable = loop_add(r->loop, &r->in, fd, 0, on_stdin) == 0;
+	loop_del(r->loop, &r->in);
 	arm(r);
 }
 
@@ -282,7 +341,9 @@ void relay_send_bye(struct relay *r)
 
 void relay_close(struct relay *r)
 {
-	loop_close(r->loop, &r->io);
+	loop_del(r->loop, &r->io);
+	close_fd(&r->io_fd);
+	r->blocked = 0;
 	if (r->stdin_fd >= 0)
 		end_stdin(r);
 }

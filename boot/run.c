@@ -3,14 +3,16 @@
  * and hanging up after EXIT tells the agent to power the VM off. With
  * --no-vsock PID 1 runs the command from the kernel command line and its
  * stream is the virtio port; the host answers EXIT with BYE. Either way the
- * VM must be gone within POWEROFF_WAIT_MS of the status, or it is killed:
- * that bounds what a guest can do after EXIT (it is read and dropped). */
+ * VM must be gone within VM_POWEROFF_WAIT_MS of the status, or it is
+ * killed: that bounds what a guest can do after EXIT (over vsock wisp has
+ * hung up; on the port what follows is read and dropped). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/wire.h"
@@ -20,11 +22,6 @@
 #include "run.h"
 #include "term.h"
 #include "vm.h"
-
-/* After the exit status arrived, how long the VM gets to power off. */
-#define POWEROFF_WAIT_MS 5000
-/* How long the agent gets to answer a connection. */
-#define AGENT_CONNECT_MS 10000
 
 struct run {
 	const struct run_opts *o;
@@ -37,8 +34,9 @@ struct run {
 	struct trace trace;
 	struct timer timeout;
 	struct watch sig;
-	struct dial dial; /* to the agent, after a notice without HELLO */
-	int trace_fd;     /* --trace-json's file */
+	struct dial dial;  /* to the agent, after a notice without HELLO */
+	int trace_fd;      /* --trace-json's file */
+	int trace_created; /* by this run */
 	long long t0;
 };
 
@@ -78,13 +76,13 @@ static void on_ready(struct vm *vm, int conn, const struct notice *n)
 			r->vm.answered = 1;
 			timer_stop(&r->timeout);
 		}
-		vm_request_shutdown(vm, POWEROFF_WAIT_MS);
+		vm_request_shutdown(vm, VM_POWEROFF_WAIT_MS);
 		return;
 	}
 	if (conn < 0) {
 		/* A guest that offers no request on the notice's connection. */
-		if (dial_start(&r->dial, &r->loop, vm->vsock_path, WIRE_AGENT_PORT,
-			       AGENT_CONNECT_MS, agent_dialled) < 0) {
+		if (dial_start(&r->dial, &r->loop, vm->vsock_path, WIRE_AGENT_PORT, DIAL_AGENT_MS,
+			       agent_dialled) < 0) {
 			outcome_lost(&r->out, "cannot reach the guest agent");
 			vm_kill(vm);
 		}
@@ -106,7 +104,7 @@ static void on_exited(struct relay *rl, int status)
 		relay_send_bye(rl);
 	else
 		relay_close(rl); /* wisp.poweroff: the hang-up ends the VM */
-	vm_expect_end(&r->vm, POWEROFF_WAIT_MS, NULL);
+	vm_expect_end(&r->vm, VM_POWEROFF_WAIT_MS, NULL);
 }
 
 static void on_lost(struct relay *rl, int broken, const char *why)
@@ -128,6 +126,7 @@ static void on_timeout(struct timer *t)
 	struct run *r = container_of(t, struct run, timeout);
 	r->out.timed_out = 1;
 	relay_close(&r->relay);
+	relay_abandon_output(&r->relay);
 	vm_kill(&r->vm);
 }
 
@@ -141,8 +140,10 @@ static void on_signal(struct watch *w, uint32_t events)
 		} else if (sig == SIGWINCH) {
 			command_winsize(&r->cmd, &r->relay);
 		} else if (command_signal(&r->cmd, &r->relay, sig) < 0) {
-			/* A second one, or one before the command started. */
+			/* A second one, or one before the command started: and the
+			 * user no longer waits for output that has not gone out. */
 			vm_kill(&r->vm);
+			relay_abandon_output(&r->relay);
 			if (r->out.guest_status < 0 && !r->out.host_signal)
 				r->out.host_signal = sig;
 		}
@@ -169,35 +170,62 @@ static void loop(struct run *r)
 {
 	for (;;) {
 		int busy = relay_pump(&r->relay);
-		int n = loop_run_once(&r->loop, busy || vm_ended(&r->vm) ? 0 : -1);
+		/* Once the VMM is gone, what it left is read without waiting;
+		 * then only the user's slow stdout (or a signal) is waited for. */
+		int drained = vm_ended(&r->vm);
+		int n = loop_run_once(&r->loop, (busy || drained) ? 0 : -1);
+		if (n == 0 && drained && relay_output_pending(&r->relay))
+			n = loop_run_once(&r->loop, -1);
 		if (n < 0) {
 			msg_warn("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		if (n == 0 && vm_ended(&r->vm))
+		if (n == 0 && drained && !relay_output_pending(&r->relay))
 			break;
 	}
 }
 
 /* --trace-json's file, opened before the guest runs: a symlink there is
  * refused, and one the guest plants later (the file may be in a volume)
- * changes nothing, since the run writes through this fd. */
-static int open_trace_json(const char *path)
+ * changes nothing, since the run writes through this fd. A file this run
+ * created is removed again when there is no trace to write. */
+static int open_trace_json(struct run *r, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	r->trace_created = 1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		r->trace_created = 0;
+		fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		msg_warn("--trace-json %s: %s", path,
 			 errno == ELOOP ? "is a symbolic link" : strerror(errno));
+	r->trace_fd = fd;
 	return fd;
 }
 
 static void write_trace_json(struct run *r, int status)
 {
+	struct stat st;
 	FILE *f = NULL;
-	if (ftruncate(r->trace_fd, 0) == 0 && (f = fdopen(r->trace_fd, "w")))
+	/* A FIFO or a terminal takes the text as it is; a file is replaced. */
+	if (fstat(r->trace_fd, &st) == 0 &&
+	    (!S_ISREG(st.st_mode) || ftruncate(r->trace_fd, 0) == 0) &&
+	    (f = fdopen(r->trace_fd, "w")))
 		r->trace_fd = -1; /* the FILE has it now */
 	if (!f || (trace_write_json(&r->trace, status, f), fclose(f)) != 0)
 		msg_warn("--trace-json %s: %s", r->o->trace_json, strerror(errno));
+}
+
+/* No trace to write: a file this run created goes, if it is still ours. */
+static void drop_trace_json(struct run *r)
+{
+	struct stat ours, there;
+	if (r->trace_fd >= 0 && r->trace_created && fstat(r->trace_fd, &ours) == 0 &&
+	    lstat(r->o->trace_json, &there) == 0 && ours.st_ino == there.st_ino &&
+	    ours.st_dev == there.st_dev)
+		unlink(r->o->trace_json);
+	close_fd(&r->trace_fd);
 }
 
 static int finish(struct run *r)
@@ -211,6 +239,7 @@ static int finish(struct run *r)
 		if (r->trace_fd >= 0)
 			write_trace_json(r, status);
 	}
+	drop_trace_json(r);
 	if (why[0])
 		msg_warn("%s", why);
 	return status;
@@ -231,8 +260,7 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	struct boot_args b;
 	if (!vmm || command_prepare(&r.cmd, o, !r.over_port) < 0 ||
 	    boot_args_build(&b, o, vmm, self_dir, !r.over_port, r.cmd.stdin_open, r.cmd.tty) < 0 ||
-	    setup(&r, o) < 0 ||
-	    (o->trace_json && (r.trace_fd = open_trace_json(o->trace_json)) < 0))
+	    setup(&r, o) < 0 || (o->trace_json && open_trace_json(&r, o->trace_json) < 0))
 		return EXIT_LAUNCHER;
 	struct vm_config c = { .o = o,
 			       .vmm = vmm,
@@ -257,7 +285,5 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	dial_cancel(&r.dial);
 	vm_teardown(&r.vm);
 	relay_free(&r.relay);
-	int status = finish(&r);
-	close_fd(&r.trace_fd);
-	return status;
+	return finish(&r);
 }

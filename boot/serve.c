@@ -16,8 +16,6 @@
 #include "run.h"
 #include "vm.h"
 
-/* After a failed setup, how long the VM gets to power off. */
-#define POWEROFF_WAIT_MS 5000
 /* A `wisp stop` gives the guest this long to end in order. */
 #define STOP_WAIT_MS 15000
 
@@ -66,7 +64,7 @@ static void on_ready(struct vm *vm, int conn, const struct notice *n)
 		s->out.guest_status = n->status;
 		s->out.ready = 0;
 		stop_reporting(0);
-		vm_request_shutdown(vm, POWEROFF_WAIT_MS);
+		vm_request_shutdown(vm, VM_POWEROFF_WAIT_MS);
 		return;
 	}
 	write_state(s, 1);

@@ -22,19 +22,10 @@
 #include "virtiofsd.h"
 #include "volumes.h"
 
-/* How long the agent gets to answer a connection. */
-#define AGENT_CONNECT_MS 10000
 /* wisp-vsockd saw QEMU hang up: how long QEMU gets to be gone as well. */
 #define BACKEND_GONE_WAIT_MS 2000
 /* How long a helper gets to end on SIGTERM before SIGKILL. */
-#define HELPER_STOP_MS 2000
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define HELPER_STOP_MS 1000
 
 /* --- console and VMM stderr --- */
 
@@ -168,7 +159,7 @@ static void read_notice(struct watch *w, uint32_t events)
 		close_fd(&conn);
 	if (nt.trace)
 		trace_set_guest(vm->trace, nt.trace, nt.trace_len);
-	vm->trace->ready = now_us() - vm->t0;
+	vm->trace->ready = clock_us() - vm->t0;
 	vm->out->ready = 1;
 	vm->ev->ready(vm, conn, &nt);
 }
@@ -477,7 +468,7 @@ void vm_reap(struct vm *vm)
 		vm->out->vmm_reaped = 1;
 		vm->out->vmm_status = status;
 		vm->vmm_pid = -1;
-		vm->trace->gone = now_us() - vm->t0;
+		vm->trace->gone = clock_us() - vm->t0;
 		timer_stop(&vm->deadline);
 	}
 	for (size_t i = 0; i < vm->nhelpers; i++) {
@@ -530,7 +521,7 @@ void vm_request_shutdown(struct vm *vm, long long ms)
 		return;
 	vm->shutdown_sent = 1;
 	vm_expect_end(vm, ms, NULL);
-	if (dial_start(&vm->dial, vm->loop, vm->vsock_path, WIRE_AGENT_PORT, AGENT_CONNECT_MS,
+	if (dial_start(&vm->dial, vm->loop, vm->vsock_path, WIRE_AGENT_PORT, DIAL_AGENT_MS,
 		       shutdown_dialled) < 0 &&
 	    vm->c->name)
 		msg_warn("cannot ask the guest to shut down: %s", strerror(errno));
@@ -622,8 +613,9 @@ void vm_teardown(struct vm *vm)
 	loop_close(vm->loop, &vm->con);
 	loop_close(vm->loop, &vm->err);
 	close_fd(&vm->helper_err_w);
-	/* What the helpers said on their way out. */
-	if (vm->helper_err.fd >= 0)
+	/* What the helpers said on their way out: every writer is gone, so
+	 * the pipe ends; at most 64 KiB of it. */
+	for (int i = 0; i < 16 && vm->helper_err.fd >= 0; i++)
 		read_lines(vm, &vm->helper_err, &vm->helper_lines, on_helper_line);
 	loop_close(vm->loop, &vm->helper_err);
 	close_fd(&vm->channel_fd);

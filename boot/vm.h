@@ -84,6 +84,9 @@ struct vm {
 	int answered; /* the owner has the command's status */
 };
 
+/* After the command's status, how long the VM gets to power off. */
+#define VM_POWEROFF_WAIT_MS 5000
+
 /* Sets up everything and starts the VMM. -1 with a message printed (what
  * was set up is undone by vm_teardown(), which must follow either way). */
 int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const struct vm_events *ev,

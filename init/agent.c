@@ -25,9 +25,9 @@
 #include "trace.h"
 #include "vm_sockets.h"
 
-/* How long a connection may take to say what it wants. */
 /* The agent's listening socket, the one fd it keeps past the console. */
 #define AGENT_LISTEN_FD 3
+/* How long a connection may take to say what it wants. */
 #define REQUEST_TIMEOUT_MS 10000
 /* After the command exits and its own output is read, how long output from
  * what it left behind may still flow before the EXIT frame closes the

@@ -312,3 +312,30 @@ def test_a_slow_reader_gets_all_output_and_the_status():
     finally:
         p.kill()
     assert (p.returncode, len(out), err) == (5, 300000, b"")
+
+
+def test_a_vm_that_dies_before_it_is_ready_with_stdin_piped_ends_at_once(tmp_path):
+    """Piped stdin has nothing to go to before the guest is ready; when the
+    VMM dies first, wisp still ends (no wake-up on the pipe's hang-up)."""
+    r = wisp("run", "-i", "--kernel", "/etc/hostname", "--", "cat", input=b"", timeout=30)
+    assert r.returncode == 125, r
+    assert r.elapsed < 20, r.elapsed
+
+
+def test_timeout_fires_while_the_users_stdout_does_not_read(tmp_path):
+    """The command floods stdout into a pipe nobody reads: --timeout and
+    signals are still answered, since wisp never blocks on a write."""
+    read_end, write_end = os.pipe()
+    start = time.monotonic()
+    p = subprocess.Popen([WISP, "run", "--timeout", "3", "--", "sh", "-c", "yes"],
+                         stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    try:
+        rc = p.wait(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(read_end)
+    assert rc == 124, (rc, p.stderr.read())
+    assert took < 30, took

@@ -59,11 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && write(sv[1], data, size) != (ssize_t)size)
 		abort();
 	close(sv[1]);
-	r.out_fd = r.err_fd = null_fd; /* the command's output goes nowhere */
-	if (relay_attach(&r, sv[0]) < 0)
+	/* The command's output goes nowhere. */
+	if (relay_output(&r, null_fd, null_fd) < 0 || relay_attach(&r, sv[0]) < 0)
 		abort();
 	relay_send_signal(&r, 2); /* something to write back, to a peer that is gone */
-	for (int turns = 0; r.io.fd >= 0; turns++) {
+	for (int turns = 0; relay_open(&r); turns++) {
 		if (turns > 100000)
 			abort(); /* it must get to the end */
 		loop_run_once(&loop, 1000);
