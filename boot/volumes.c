@@ -2,6 +2,7 @@
 #include "volumes.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -10,14 +11,23 @@
 int volumes_check(const struct run_opts *o)
 {
 	for (size_t i = 0; i < o->nvolumes; i++) {
+		const struct volume *v = &o->volumes[i];
 		struct stat st;
-		const char *host = o->volumes[i].host;
-		if (stat(host, &st) < 0) {
-			msg_warn("volume %s: %s", host, strerror(errno));
+		char *real = realpath(v->host, NULL);
+		if (!real || stat(real, &st) < 0) {
+			msg_warn("volume %s: %s", v->host, strerror(errno));
+			free(real);
 			return -1;
 		}
-		if (!S_ISDIR(st.st_mode)) {
-			msg_warn("volume %s: not a directory", host);
+		int dir = S_ISDIR(st.st_mode), fits = strlen(real) < VOLUME_HOST_MAX;
+		if (dir && fits)
+			/* host is the volume's own buffer: the path it names from
+			 * now on is the one that was checked. */
+			strcpy(v->host, real);
+		free(real);
+		if (!dir || !fits) {
+			msg_warn("volume %s: %s", v->host,
+				 dir ? "its real path is too long" : "not a directory");
 			return -1;
 		}
 	}

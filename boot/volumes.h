@@ -6,7 +6,9 @@
 #include "options.h"
 
 /* Every volume's host side must exist and be a directory before anything
- * starts. 0, or -1 with one line printed. */
+ * starts; each volume's host becomes its realpath(), resolved here once,
+ * and only that reaches QEMU and virtiofsd. 0, or -1 with one line
+ * printed. */
 int volumes_check(const struct run_opts *o);
 
 #endif
