@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "msg.h"
 
 int volumes_check(const struct run_opts *o)
 {
+	int root = geteuid() == 0;
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		const struct volume *v = &o->volumes[i];
 		struct stat st;
@@ -28,6 +30,10 @@ int volumes_check(const struct run_opts *o)
 		if (!dir || !fits) {
 			msg_warn("volume %s: %s", v->host,
 				 dir ? "its real path is too long" : "not a directory");
+			return -1;
+		}
+		if (v->passthrough && !root) {
+			msg_warn("volume %s: passthrough needs wisp to run as root", v->host);
 			return -1;
 		}
 	}

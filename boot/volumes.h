@@ -7,7 +7,8 @@
 
 /* Every volume's host side must exist and be a directory before anything
  * starts; each volume's host becomes its realpath(), resolved here once,
- * and only that reaches QEMU and virtiofsd. 0, or -1 with one line
+ * and only that reaches QEMU and virtiofsd. Options that wisp cannot keep
+ * as this user are refused: passthrough needs root. 0, or -1 with one line
  * printed. */
 int volumes_check(const struct run_opts *o);
 
