@@ -4,6 +4,7 @@
 #include "../common/unix_sock.h"
 #include "child.h"
 #include "msg.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,20 @@ static int listen_and_connect(int *listener, int *client)
 	return ok ? 0 : -1;
 }
 
+/* virtiofsd's -o values are split at commas, and its parser reads "\," as
+ * a comma and "\\" as a backslash: the path stays one value, whatever its
+ * name. */
+static void fuse_opt_escape(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; *in && n + 2 < size; in++) {
+		if (*in == ',' || *in == '\\')
+			out[n++] = '\\';
+		out[n++] = *in;
+	}
+	out[n] = '\0';
+}
+
 int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 {
 	int listener = -1, client = -1;
@@ -52,8 +67,9 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 		msg_warn("%s: %s (install qemu-system-common)", bin, strerror(errno));
 		goto fail;
 	}
-	char source[4200], cache_opt[64], fd_opt[32];
-	snprintf(source, sizeof(source), "source=%s", dir);
+	char source[2 * VOLUME_HOST_MAX + 8], cache_opt[64], fd_opt[32];
+	memcpy(source, "source=", 8);
+	fuse_opt_escape(dir, source + 7, sizeof(source) - 7);
 	snprintf(cache_opt, sizeof(cache_opt), "cache=%s", cache ? cache : "auto");
 	snprintf(fd_opt, sizeof(fd_opt), "--fd=%d", VIRTIOFSD_FD);
 	pid_t parent = getpid();
