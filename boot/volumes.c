@@ -9,9 +9,14 @@
 
 #include "msg.h"
 
+/* The options volumes_check() last checked, for volumes_find(). */
+static const struct run_opts *checked;
+
 int volumes_check(const struct run_opts *o)
 {
 	int root = geteuid() == 0;
+	int virtiofs = !strcmp(o->fs, "virtiofs");
+	checked = NULL;
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		const struct volume *v = &o->volumes[i];
 		struct stat st;
@@ -36,6 +41,23 @@ int volumes_check(const struct run_opts *o)
 			msg_warn("volume %s: passthrough needs wisp to run as root", v->host);
 			return -1;
 		}
+		/* virtiofsd has no read-only mode: wisp gives it a read-only
+		 * mount of the directory, which only root can make. */
+		if (v->ro && virtiofs && !root) {
+			msg_warn("volume %s: a read-only virtiofs volume needs wisp to run as "
+				 "root (--fs 9p can do it)",
+				 v->host);
+			return -1;
+		}
 	}
+	checked = o;
 	return 0;
+}
+
+const struct volume *volumes_find(const char *host)
+{
+	for (size_t i = 0; checked && i < checked->nvolumes; i++)
+		if (checked->volumes[i].host == host)
+			return &checked->volumes[i];
+	return NULL;
 }
