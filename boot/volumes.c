@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "msg.h"
@@ -39,6 +40,16 @@ int volumes_check(const struct run_opts *o)
 		}
 		if (v->passthrough && !root) {
 			msg_warn("volume %s: passthrough needs wisp to run as root", v->host);
+			return -1;
+		}
+		/* 9p as root keeps the guest's owners and modes in user.*
+		 * xattrs (vmm_qemu.c): where there are none (tmpfs before
+		 * Linux 6.6, /proc), every file the guest made would fail. */
+		if (root && !virtiofs && !v->passthrough &&
+		    getxattr(v->host, "user.virtfs.uid", NULL, 0) < 0 && errno == ENOTSUP) {
+			msg_warn("volume %s: its filesystem has no user xattrs, where 9p as root "
+				 "keeps the guest's owners: use --fs virtiofs",
+				 v->host);
 			return -1;
 		}
 		/* virtiofsd has no read-only mode: wisp gives it a read-only

@@ -119,6 +119,14 @@ def test_host_file_instead_of_directory_is_125(tmp_path):
     assert r.returncode == 125 and b"not a directory" in r.stderr, r
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="9p keeps owners in xattrs as root only")
+def test_9p_as_root_refuses_a_filesystem_without_user_xattrs():
+    r = wisp("run", "-v", "/proc/sys:/x", "--", "true")
+    assert r.returncode == 125, r
+    assert r.stderr == (b"wisp: volume /proc/sys: its filesystem has no user xattrs, where 9p "
+                        b"as root keeps the guest's owners: use --fs virtiofs\n"), r
+
+
 def test_duplicate_guest_path_is_125(tmp_path):
     r = wisp("run", "-v", "%s:/x" % tmp_path, "-v", "%s:/x/" % tmp_path, "--", "true")
     assert r.returncode == 125 and b"two volumes share the guest path /x" in r.stderr, r
