@@ -201,6 +201,29 @@ static void normalize_path(char *p)
 	*out = '\0';
 }
 
+/* The field of a volume spec that starts at s, unescaped in place ("\:" is
+ * ':', "\\" is '\'), up to the first unescaped ':' or the end. *next is
+ * where the next field starts, or NULL at the end. -1: a '\' that escapes
+ * nothing else. */
+static int volume_field(char *s, char **next)
+{
+	char *out = s;
+	*next = NULL;
+	for (; *s; s++) {
+		if (*s == ':') {
+			*next = s + 1;
+			break;
+		}
+		if (*s == '\\' && s[1] != ':' && s[1] != '\\')
+			return -1;
+		if (*s == '\\')
+			s++;
+		*out++ = *s;
+	}
+	*out = '\0';
+	return 0;
+}
+
 static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t errlen)
 {
 	if (o->nvolumes == OPTIONS_MAX_VOLUMES)
@@ -208,20 +231,22 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 	struct volume *v = &o->volumes[o->nvolumes];
 	memset(v, 0, sizeof(*v));
 	v->spec = strdup(arg);
-	if (!v->spec)
-		return fail(err, errlen, "out of memory");
+	v->host = calloc(1, VOLUME_HOST_MAX);
 	o->nvolumes++;
-	char *guest = strchr(v->spec, ':');
-	if (!guest || guest == v->spec)
+	if (!v->spec || !v->host)
+		return fail(err, errlen, "out of memory");
+	char *guest, *opts = NULL;
+	if (volume_field(v->spec, &guest) < 0 || (guest && volume_field(guest, &opts) < 0))
+		return fail(err, errlen,
+			    "invalid --volume '%s': a '\\' must be followed by ':' or '\\'", arg);
+	if (!guest || !v->spec[0])
 		return fail(err, errlen, "invalid --volume '%s': want HOSTDIR:GUESTDIR[:ro]", arg);
-	*guest++ = '\0';
-	char *opts = strchr(guest, ':');
-	if (opts)
-		*opts++ = '\0';
+	if (strlen(v->spec) >= VOLUME_HOST_MAX)
+		return fail(err, errlen, "invalid --volume '%s': HOSTDIR is too long", arg);
 	if (guest[0] != '/' || guest[1] == '\0')
 		return fail(err, errlen, "invalid --volume '%s': GUESTDIR must be absolute, not /",
 			    arg);
-	v->host = v->spec;
+	strcpy(v->host, v->spec);
 	v->guest = guest;
 	normalize_path(v->guest);
 	for (char *opt = opts ? strtok(opts, ",") : NULL; opt; opt = strtok(NULL, ",")) {
@@ -229,11 +254,15 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 			v->ro = 1;
 		else if (!strcmp(opt, "rw"))
 			v->ro = 0;
+		else if (!strcmp(opt, "passthrough"))
+			v->passthrough = 1;
 		else if (!strncmp(opt, "cache=", 6) && opt[6])
 			v->cache = opt + 6;
 		else
 			return fail(err, errlen,
-				    "invalid --volume option '%s': want ro, rw or cache=MODE", opt);
+				    "invalid --volume option '%s': want ro, rw, passthrough or "
+				    "cache=MODE",
+				    opt);
 	}
 	for (size_t i = 0; i + 1 < o->nvolumes; i++)
 		if (!strcmp(o->volumes[i].guest, v->guest))
@@ -610,7 +639,7 @@ const struct opt_row options_table[] = {
 	  .group = G_SHARES,
 	  .parse = opt_volume,
 	  .help = { "share the host directory HOST at GUEST (repeatable); OPTS: ro, rw, "
-		    "cache=MODE, comma-separated" },
+		    "passthrough, cache=MODE, comma-separated; \\: is a ':' in HOST or GUEST" },
 	  .note = note_volume },
 	{ .name = "fs",
 	  .metavar = "FS",
@@ -764,8 +793,10 @@ int options_first_operand(int argc, char **argv)
 
 void free_run_options(struct run_opts *o)
 {
-	for (size_t i = 0; i < o->nvolumes; i++)
+	for (size_t i = 0; i < o->nvolumes; i++) {
 		free(o->volumes[i].spec);
+		free(o->volumes[i].host);
+	}
 	o->nvolumes = 0;
 }
 

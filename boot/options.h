@@ -16,13 +16,22 @@
 /* A VM name is 1 to this many of [A-Za-z0-9._-]. */
 #define VM_NAME_MAX 32
 
-/* -v HOSTDIR:GUESTDIR[:ro|rw][,cache=MODE] */
+/* -v HOSTDIR:GUESTDIR[:OPTS], OPTS comma-separated: ro, rw, cache=MODE,
+ * passthrough. In HOSTDIR and GUESTDIR, "\:" is a ':' and "\\" a '\'. */
 struct volume {
-	char *host, *guest; /* point into spec */
+	/* HOSTDIR, unescaped, in a buffer of VOLUME_HOST_MAX bytes of its own:
+	 * volumes_check() replaces it with its realpath(), which is then all
+	 * that QEMU and virtiofsd are given. */
+	char *host;
+	char *guest; /* points into spec */
 	int ro;
+	/* The guest's owners, modes, setuid bits and device nodes reach the
+	 * host as they are (root only; README, "Ownership and modes"). */
+	int passthrough;
 	const char *cache; /* NULL: the default of the filesystem */
 	char *spec;        /* a copy of the argument, split in place */
 };
+#define VOLUME_HOST_MAX 4096 /* PATH_MAX */
 
 struct run_opts {
 	const char *vmm;    /* a name in the VMM table (boot/vmm.h) */

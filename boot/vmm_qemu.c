@@ -65,16 +65,31 @@ static const char *qemu_escape(const char *in, char *out, size_t size)
 	return out;
 }
 
+/* How a 9p volume's files are kept on the host (README, "Ownership and
+ * modes"). QEMU as root, passing the guest's owners and modes through,
+ * would let the guest leave setuid-root files and device nodes there; by
+ * default they live in user.virtfs.* xattrs instead, and the host's files
+ * are QEMU's (root's) with the fixed modes below: no guest-chosen mode, no
+ * device node reaches a host inode. As anyone else, QEMU has no power to
+ * give: files are the invoking user's and guest chowns are ignored. */
+static const char *security_model_9p(const struct volume *v, char *buf, size_t size)
+{
+	if (geteuid() != 0)
+		snprintf(buf, size, "none");
+	else if (v->passthrough)
+		snprintf(buf, size, "passthrough");
+	else
+		snprintf(buf, size, "mapped-xattr,fmode=0600,dmode=0700");
+	return buf;
+}
+
 static void add_volumes(const struct vmm *vmm, const struct run_opts *o, const struct vm_fds *fds,
 			struct vmm_launch *l)
 {
 	const char *bus = vmm->has_pci ? "pci" : "device";
-	/* As root, passthrough keeps guest owners and modes on the host; as
-	 * anyone else, files belong to the invoking user (security_model=none). */
-	const char *model = geteuid() == 0 ? "passthrough" : "none";
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		const struct volume *v = &o->volumes[i];
-		char path[8192];
+		char path[2 * VOLUME_HOST_MAX], model[64];
 		if (!strcmp(o->fs, "virtiofs")) {
 			pass_fd(l, fds->shares[i], FD_SHARES + (int)i);
 			opt(l, "-chardev", "socket,id=vfs%zu,fd=%zu", i, FD_SHARES + i);
@@ -83,7 +98,8 @@ static void add_volumes(const struct vmm *vmm, const struct run_opts *o, const s
 			continue;
 		}
 		opt(l, "-fsdev", "local,id=fs%zu,path=%s,security_model=%s%s", i,
-		    qemu_escape(v->host, path, sizeof(path)), model, v->ro ? ",readonly=on" : "");
+		    qemu_escape(v->host, path, sizeof(path)),
+		    security_model_9p(v, model, sizeof(model)), v->ro ? ",readonly=on" : "");
 		opt(l, "-device", "virtio-9p-%s,fsdev=fs%zu,mount_tag=" VOLUME_TAG_FMT, bus, i, i);
 	}
 }

@@ -6,7 +6,14 @@
 #include "options.h"
 
 /* Every volume's host side must exist and be a directory before anything
- * starts. 0, or -1 with one line printed. */
+ * starts; each volume's host becomes its realpath(), resolved here once,
+ * and only that reaches QEMU and virtiofsd. Options that wisp cannot keep
+ * as this user are refused: passthrough, and a read-only virtiofs volume,
+ * need root. 0, or -1 with one line printed. */
 int volumes_check(const struct run_opts *o);
+
+/* The volume volumes_check() checked whose host is that very string (the
+ * pointer, not a copy), or NULL. */
+const struct volume *volumes_find(const char *host);
 
 #endif

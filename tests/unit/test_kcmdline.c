@@ -1,6 +1,7 @@
 /* Unit tests of the guest's kernel command line, the EXEC keys and the
  * VMM command lines (boot/kcmdline.c, boot/vmm*.c). */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../../boot/kcmdline.h"
 #include "../../boot/options.h"
@@ -98,6 +99,33 @@ static void test_devices_and_fds(void)
 	free_run_options(&o);
 }
 
+/* 9p: the host path is one value however it is named, and the guest's
+ * owners and modes reach the host only on a passthrough volume. */
+static void test_9p_volumes(void)
+{
+	struct run_opts o;
+	const char *w[] = { "-v", "/a,source=/etc:/a", "-v", "/c:/c:ro,passthrough", "true", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
+	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1 };
+	struct vmm_launch l;
+	const struct vmm *vmm = vmm_find("qemu-microvm");
+	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
+	if (geteuid() == 0) {
+		CHECK(has_arg(&l, "-fsdev",
+			      "local,id=fs0,path=/a,,source=/etc,security_model=mapped-xattr,"
+			      "fmode=0600,dmode=0700"));
+		CHECK(has_arg(&l, "-fsdev",
+			      "local,id=fs1,path=/c,security_model=passthrough,readonly=on"));
+	} else {
+		CHECK(has_arg(&l, "-fsdev",
+			      "local,id=fs0,path=/a,,source=/etc,security_model=none"));
+	}
+	CHECK(has_arg(&l, "-device", "virtio-9p-device,fsdev=fs1,mount_tag=wisp1"));
+	vmm_launch_free(&l);
+	free_run_options(&o);
+}
+
 static void test_vmm_table(void)
 {
 	char names[128];
@@ -190,6 +218,7 @@ int main(void)
 {
 	test_rtc_and_qmp_reach_qemu();
 	test_devices_and_fds();
+	test_9p_volumes();
 	test_vmm_table();
 	test_kcmdline();
 	test_exec_keys();

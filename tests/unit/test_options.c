@@ -178,6 +178,13 @@ static void test_errors(void)
 		  "invalid cache mode 'mmap' for --fs virtiofs: want auto, always or none" },
 		{ { "-v", "/a:/b", "-v", "/c:/b/" }, "two volumes share the guest path /b" },
 		{ { "-v", "/a" }, "invalid --volume '/a': want HOSTDIR:GUESTDIR[:ro]" },
+		{ { "-v", "/a\\:/b" }, "invalid --volume '/a\\:/b': want HOSTDIR:GUESTDIR[:ro]" },
+		{ { "-v", "/a\\q:/b" },
+		  "invalid --volume '/a\\q:/b': a '\\' must be followed by ':' or '\\'" },
+		{ { "-v", "/a:/b\\" },
+		  "invalid --volume '/a:/b\\': a '\\' must be followed by ':' or '\\'" },
+		{ { "-v", "/a:/b:owners" },
+		  "invalid --volume option 'owners': want ro, rw, passthrough or cache=MODE" },
 		{ { "--rtc", "2001-01-01,x" },
 		  "invalid --rtc '2001-01-01,x': want utc, localtime, "
 		  "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS" },
@@ -203,6 +210,35 @@ static void test_errors(void)
 		CHECK_STR(err, cases[i].want);
 		free_run_options(&o);
 	}
+}
+
+/* "\:" is a colon and "\\" a backslash in HOSTDIR and GUESTDIR; a comma
+ * in HOSTDIR is only a comma; passthrough is a volume's own choice. */
+static void test_volume_escapes_and_passthrough(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *w[] = { "-v", "/h\\:1:/g\\:1:ro,passthrough",
+			    "-v", "a,source=/etc:/w",
+			    "-v", "/x\\\\y:/z\\\\",
+			    "-v", "/p:/q",
+			    NULL };
+	CHECK_INT(parse(&o, err, w), 0);
+	CHECK_STR(err, "");
+	CHECK_INT(o.nvolumes, 4);
+	CHECK_STR(o.volumes[0].host, "/h:1");
+	CHECK_STR(o.volumes[0].guest, "/g:1");
+	CHECK_INT(o.volumes[0].ro, 1);
+	CHECK_INT(o.volumes[0].passthrough, 1);
+	CHECK_STR(o.volumes[1].host, "a,source=/etc");
+	CHECK_STR(o.volumes[1].guest, "/w");
+	CHECK_INT(o.volumes[1].ro, 0);
+	CHECK_INT(o.volumes[1].passthrough, 0);
+	CHECK(o.volumes[1].cache == NULL);
+	CHECK_STR(o.volumes[2].host, "/x\\y");
+	CHECK_STR(o.volumes[2].guest, "/z\\");
+	CHECK_INT(o.volumes[3].passthrough, 0);
+	free_run_options(&o);
 }
 
 /* Each machine boots with its own minimum and is refused one MiB below it,
@@ -472,6 +508,7 @@ int main(void)
 	test_accel_default_comes_from_the_caller();
 	test_all_options();
 	test_errors();
+	test_volume_escapes_and_passthrough();
 	test_memory_minimum_is_each_vmms();
 	test_which_commands_take_which_options();
 	test_each_option_applies_to_its_commands_only();
