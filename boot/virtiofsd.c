@@ -277,15 +277,10 @@ static _Noreturn void child_fail(int report, int stage)
 	_exit(127);
 }
 
-int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
+int virtiofsd_start(const struct volume *v, int verbose, int err_fd, pid_t *pid)
 {
 	int listener = -1, client = -1, report[2] = { -1, -1 };
-	/* The volume volumes_check() resolved dir for: its options. */
-	const struct volume *v = volumes_find(dir);
-	if (!v) {
-		msg_warn("virtiofs %s: not a checked volume", dir);
-		return -1;
-	}
+	const char *dir = v->host, *cache = v->cache;
 	if (listen_and_connect(&listener, &client) < 0) {
 		msg_warn("virtiofs socket: %s", strerror(errno));
 		goto fail;
@@ -320,7 +315,8 @@ int virtiofsd_start(const char *dir, const char *cache, int verbose, pid_t *pid)
 		if (!v->passthrough && confine() < 0)
 			child_fail(report[1], STAGE_SECCOMP);
 		/* It reports the VMM's disconnect as an error: noise, unless asked. */
-		if ((!verbose && dup2(null, STDERR_FILENO) < 0) || dup2(listener, VIRTIOFSD_FD) < 0)
+		int err = verbose ? err_fd : null;
+		if ((err >= 0 && dup2(err, STDERR_FILENO) < 0) || dup2(listener, VIRTIOFSD_FD) < 0)
 			child_fail(report[1], STAGE_EXEC);
 		const char *argv[] = { bin,  fd_opt,          "-o", source,  "-o", cache_opt,
 				       "-o", "log_level=err", "-o", modcaps, NULL };

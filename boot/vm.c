@@ -274,8 +274,8 @@ static int start_shares(struct vm *vm)
 		return 0;
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		pid_t pid;
-		vm->share_fds[i] = virtiofsd_start(o->volumes[i].host, o->volumes[i].cache,
-						   o->verbose, &pid);
+		vm->share_fds[i] = virtiofsd_start(&o->volumes[i], o->verbose, helper_stderr(vm),
+						   &pid);
 		if (vm->share_fds[i] < 0)
 			return -1;
 		add_helper(vm, pid);
@@ -330,8 +330,6 @@ static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t pare
 {
 	/* The VMM dies with the launcher, however the launcher dies. */
 	child_prepare(parent, SIGKILL);
-	/* What it creates (the --qmp socket) is the user's alone. */
-	umask(077);
 	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
 	/* Two rounds: a target number may be another fd's source. */
@@ -345,6 +343,28 @@ static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t pare
 	execvp(a->argv[0], a->argv);
 	dprintf(STDERR_FILENO, "cannot run %s: %s\n", a->argv[0], strerror(errno));
 	_exit(127);
+}
+
+/* --qmp PATH: wisp makes the socket (0600 from the start, whatever the
+ * umask) and QEMU gets it by fd. A socket left there is replaced, as QEMU
+ * would; anything else is refused. */
+static int open_qmp(struct vm *vm)
+{
+	const char *path = vm->c->o->qmp;
+	struct stat st;
+	if (!path)
+		return 0;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		msg_warn("--qmp %s: exists and is not a socket", path);
+		return -1;
+	}
+	unlink(path);
+	vm->qmp_fd = unix_listen(path, 1, 0);
+	if (vm->qmp_fd < 0) {
+		msg_warn("--qmp %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int start_vmm(struct vm *vm)
@@ -368,7 +388,9 @@ static int start_vmm(struct vm *vm)
 				.cmdline = c->cmdline,
 				.channel = c->channel,
 				.vsock = c->agent };
-	struct vm_fds fds = { .console = con[1], .channel = io[1], .vsock = vm->vsock_fd };
+	struct vm_fds fds = {
+		.console = con[1], .channel = io[1], .vsock = vm->vsock_fd, .qmp = vm->qmp_fd
+	};
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		fds.shares[i] = vm->share_fds[i];
 	struct vmm_launch a;
@@ -383,6 +405,7 @@ static int start_vmm(struct vm *vm)
 	close_fd(&io[1]);
 	close(err[1]);
 	close_fd(&vm->vsock_fd);
+	close_fd(&vm->qmp_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
 	if (pid < 0) {
@@ -537,7 +560,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->out = out;
 	vm->trace = t;
 	vm->t0 = t0;
-	vm->lock_fd = vm->vsock_fd = vm->channel_fd = -1;
+	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
 	vm->shutdown_conn.fd = vm->deadline.w.fd = vm->helper_err.fd = vm->helper_err_w = -1;
@@ -555,6 +578,8 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	if (start_shares(vm) < 0)
 		return -1;
 	if (c->agent && c->vmm->needs_vsockd && start_vsockd(vm) < 0)
+		return -1;
+	if (open_qmp(vm) < 0)
 		return -1;
 	return start_vmm(vm);
 }
@@ -620,10 +645,11 @@ void vm_teardown(struct vm *vm)
 	loop_close(vm->loop, &vm->helper_err);
 	close_fd(&vm->channel_fd);
 	close_fd(&vm->vsock_fd);
+	close_fd(&vm->qmp_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
-	/* QEMU leaves its QMP socket behind when it is killed, wisp-vsockd
-	 * its --vsock socket. */
+	/* The --qmp socket is wisp's to remove; wisp-vsockd leaves its
+	 * --vsock socket behind when it is killed. */
 	remove_socket(vm->c->o->qmp);
 	remove_socket(vm->c->o->vsock);
 	if (vm->ready_path[0])

@@ -66,6 +66,7 @@ struct vm {
 	size_t nhelpers;
 	pid_t vsockd; /* also among helpers; -1 once reaped */
 	int share_fds[OPTIONS_MAX_VOLUMES], vsock_fd;
+	int qmp_fd;     /* --qmp's listening socket, until the VMM has it */
 	pid_t vmm_pid;  /* -1 once reaped */
 	int channel_fd; /* PID 1's stream, for the owner to take */
 	struct watch con, err;

@@ -17,6 +17,7 @@ struct vm_fds {
 	int channel;                     /* the virtio-serial port "wisp.io" (run --no-vsock) */
 	int vsock;                       /* the vhost-user socket of wisp-vsockd */
 	int shares[OPTIONS_MAX_VOLUMES]; /* one vhost-user socket per virtiofs volume */
+	int qmp;                         /* a listening socket for --qmp (0600, wisp's) */
 };
 
 struct vm_spec {
@@ -27,7 +28,7 @@ struct vm_spec {
 };
 
 #define VMM_MAX_ARGS 128
-#define VMM_MAX_FDS (3 + OPTIONS_MAX_VOLUMES)
+#define VMM_MAX_FDS (4 + OPTIONS_MAX_VOLUMES)
 
 /* What to run: argv for execvp(), and which fd goes to which number. */
 struct vmm_launch {

@@ -18,7 +18,8 @@
 #define FD_CONSOLE 3
 #define FD_CHANNEL 4
 #define FD_VSOCK 5
-#define FD_SHARES 6
+#define FD_QMP 6
+#define FD_SHARES 7
 
 /* One argument, or an option and its value, appended to l's argv. */
 static void arg(struct vmm_launch *l, const char *word);
@@ -135,10 +136,11 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 	arg(l, "-no-reboot");
 	if (o->rtc)
 		opt(l, "-rtc", "base=%s", o->rtc);
-	if (o->qmp) {
-		char path[256];
-		opt(l, "-qmp", "unix:%s,server=on,wait=off",
-		    qemu_escape(o->qmp, path, sizeof(path)));
+	/* wisp listens for it: QEMU gets the socket, never the path. */
+	if (fds->qmp >= 0) {
+		pass_fd(l, fds->qmp, FD_QMP);
+		opt(l, "-chardev", "socket,id=qmp,fd=%d,server=on,wait=off", FD_QMP);
+		opt(l, "-mon", "chardev=qmp,mode=control");
 	}
 	opt(l, "-kernel", "%s", s->kernel);
 	opt(l, "-initrd", "%s", s->initrd);

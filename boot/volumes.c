@@ -10,14 +10,10 @@
 
 #include "msg.h"
 
-/* The options volumes_check() last checked, for volumes_find(). */
-static const struct run_opts *checked;
-
 int volumes_check(const struct run_opts *o)
 {
 	int root = geteuid() == 0;
 	int virtiofs = !strcmp(o->fs, "virtiofs");
-	checked = NULL;
 	for (size_t i = 0; i < o->nvolumes; i++) {
 		const struct volume *v = &o->volumes[i];
 		struct stat st;
@@ -61,14 +57,5 @@ int volumes_check(const struct run_opts *o)
 			return -1;
 		}
 	}
-	checked = o;
 	return 0;
-}
-
-const struct volume *volumes_find(const char *host)
-{
-	for (size_t i = 0; checked && i < checked->nvolumes; i++)
-		if (checked->volumes[i].host == host)
-			return &checked->volumes[i];
-	return NULL;
 }

@@ -12,8 +12,4 @@
  * need root. 0, or -1 with one line printed. */
 int volumes_check(const struct run_opts *o);
 
-/* The volume volumes_check() checked whose host is that very string (the
- * pointer, not a copy), or NULL. */
-const struct volume *volumes_find(const char *host);
-
 #endif

@@ -47,29 +47,32 @@ static void test_rtc_and_qmp_reach_qemu(void)
 	};
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = 11 };
 	struct vmm_launch l;
 	for (int m = 0; m < 2; m++) {
 		const struct vmm *vmm = vmm_find(m ? "qemu-q35" : "qemu-microvm");
 		CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
 		CHECK(has_arg(&l, "-rtc", "base=2001-01-01T00:00:00"));
-		CHECK(has_arg(&l, "-qmp", "unix:/tmp/q,,1.sock,server=on,wait=off"));
+		CHECK(has_arg(&l, "-chardev", "socket,id=qmp,fd=6,server=on,wait=off"));
+		CHECK(has_arg(&l, "-mon", "chardev=qmp,mode=control"));
+		CHECK(passes_fd(&l, 11, 6));
 		CHECK(has_arg(&l, "-M",
 			      m ? "q35,accel=tcg"
 				: "microvm,accel=tcg,x-option-roms=off,acpi=off,rtc=on"));
 		CHECK(passes_fd(&l, 10, 3));
-		CHECK_INT(l.nfds, 1);
+		CHECK_INT(l.nfds, 2);
 		vmm_launch_free(&l);
 	}
 	const char *w2[] = { "--rtc", "localtime", "true", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w2), 0);
 	CHECK(o.qmp == NULL);
 	const struct vmm *vmm = vmm_find("qemu-microvm");
+	fds.qmp = -1; /* wisp made no QMP socket */
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
 	CHECK(has_arg(&l, "-rtc", "base=localtime"));
 	int qmp = 0;
 	for (int i = 0; i < l.argc; i++)
-		qmp |= !strcmp(l.argv[i], "-qmp");
+		qmp |= !strcmp(l.argv[i], "-mon") || !strcmp(l.argv[i], "-qmp");
 	CHECK_INT(qmp, 0);
 	vmm_launch_free(&l);
 }
@@ -83,17 +86,19 @@ static void test_devices_and_fds(void)
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .vsock = 1
 	};
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = 11, .shares = { 12, 13 } };
+	struct vm_fds fds = {
+		.console = 10, .channel = -1, .vsock = 11, .shares = { 12, 13 }, .qmp = -1
+	};
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-pc");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
 	CHECK(has_arg(&l, "-M", "pc,accel=tcg"));
 	CHECK(has_arg(&l, "-chardev", "socket,id=vsock,fd=5"));
 	CHECK(has_arg(&l, "-device", "vhost-user-vsock-pci,chardev=vsock"));
-	CHECK(has_arg(&l, "-chardev", "socket,id=vfs1,fd=7"));
+	CHECK(has_arg(&l, "-chardev", "socket,id=vfs1,fd=8"));
 	CHECK(has_arg(&l, "-device", "vhost-user-fs-pci,chardev=vfs1,tag=wisp1"));
 	CHECK(has_arg(&l, "-object", "memory-backend-memfd,id=mem,size=128M,share=on"));
-	CHECK(passes_fd(&l, 11, 5) && passes_fd(&l, 12, 6) && passes_fd(&l, 13, 7));
+	CHECK(passes_fd(&l, 11, 5) && passes_fd(&l, 12, 7) && passes_fd(&l, 13, 8));
 	CHECK_INT(l.nfds, 4);
 	vmm_launch_free(&l);
 	free_run_options(&o);
@@ -107,7 +112,7 @@ static void test_9p_volumes(void)
 	const char *w[] = { "-v", "/a,source=/etc:/a", "-v", "/c:/c:ro,passthrough", "true", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-microvm");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
