@@ -331,3 +331,28 @@ def test_clients_gone_from_a_guest_that_holds_its_end_are_reaped(started):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_link_at_a_host_port_path_is_not_followed(share, tmp_path):
+    """<vsock>_P must be a socket of the user's: a symbolic link there, even
+    to a listening socket, gets the guest a refused connection."""
+    uds = str(tmp_path / "v.sock")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = str(elsewhere / "l.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(target)
+    srv.listen(1)
+    srv.setblocking(False)
+    os.symlink(target, uds + "_5001")
+    try:
+        r = wisp("run", "--vsock", uds, "-v", "%s:/w" % share, "--", "sh", "-c",
+                 "echo x | /w/probe connect 2 5001; echo rc=$?")
+        assert r.returncode == 0, r
+        assert b"rc=1" in r.stdout, r
+        assert b"connect" in r.stderr, r  # the probe's perror: refused
+        with pytest.raises(BlockingIOError):
+            srv.accept()  # nothing reached the socket behind the link
+    finally:
+        srv.close()
+    assert_no_leftovers(r)
