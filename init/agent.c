@@ -71,7 +71,7 @@ static long long now_ms(void)
  * though, however long that takes: until then the EXIT frame, and output
  * before it, may still sit in wisp-vsockd's queue behind a slow reader. The
  * host hangs up as soon as it has EXIT, and QEMU dies with the host. */
-static _Noreturn void end_vm_once_host_hangs_up(int fd)
+static _Noreturn void end_vm_once_host_hangs_up(int fd, pid_t boss)
 {
 	char buf[256];
 	for (;;) {
@@ -83,12 +83,12 @@ static _Noreturn void end_vm_once_host_hangs_up(int fd)
 			break;
 	}
 	log_info("agent: the command is done: shutting down");
-	kill(1, SIGTERM);
+	kill(boss, SIGTERM);
 	_exit(0);
 }
 
 /* Runs one command for one connection, relaying its stdio; never returns. */
-static _Noreturn void run_exec(int fd, struct config *cfg)
+static _Noreturn void run_exec(int fd, struct config *cfg, pid_t boss)
 {
 	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
 	struct session s;
@@ -115,7 +115,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 		wire_put_exit(exit_payload, WIRE_SETUP, 0);
 		write_frame(fd, WIRE_EXIT, exit_payload, sizeof(exit_payload));
 		if (cfg->poweroff)
-			end_vm_once_host_hangs_up(fd);
+			end_vm_once_host_hangs_up(fd, boss);
 		_exit(1);
 	}
 	/* The relay owns the connection from here, non-blocking. */
@@ -148,7 +148,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 		}
 		if (reported && session_flushed(&s)) {
 			if (cfg->poweroff)
-				end_vm_once_host_hangs_up(fd);
+				end_vm_once_host_hangs_up(fd, boss);
 			_exit(0);
 		}
 		session_arm(&s, epfd);
@@ -192,7 +192,7 @@ static _Noreturn void run_exec(int fd, struct config *cfg)
 }
 
 /* One connection: HELLO, then one request. */
-static _Noreturn void serve(int fd)
+static _Noreturn void serve(int fd, pid_t boss)
 {
 	uint8_t version[4];
 	wire_put_u32(version, WIRE_VERSION);
@@ -212,7 +212,7 @@ static _Noreturn void serve(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (f.type == WIRE_SHUTDOWN) {
 		log_info("agent: shutdown asked by the host");
-		kill(1, SIGTERM);
+		kill(boss, SIGTERM);
 		_exit(0);
 	}
 	if (f.type != WIRE_EXEC) {
@@ -224,12 +224,12 @@ static _Noreturn void serve(int fd)
 		_exit(1);
 	for (size_t i = 0; i < cfg.nwarnings; i++)
 		write_frame(fd, WIRE_LOG, cfg.warnings[i], (uint32_t)strlen(cfg.warnings[i]));
-	run_exec(fd, &cfg);
+	run_exec(fd, &cfg, boss);
 }
 
 /* Tells the host the agent listens: the notice (frames) to the host's ready
  * port. From a process of its own, since the host may be slow or absent. */
-static void announce_ready(int listener, const void *notice, size_t len)
+static void announce_ready(int listener, const void *notice, size_t len, pid_t boss)
 {
 	pid_t pid = fork();
 	if (pid != 0) {
@@ -261,17 +261,17 @@ static void announce_ready(int listener, const void *notice, size_t len)
 	 * reaped behind its back as the agent's are. */
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigaction(SIGCHLD, &sa, NULL);
-	serve(fd);
+	serve(fd, boss);
 }
 
-static _Noreturn void agent_loop(int listener, const void *notice, size_t notice_len)
+static _Noreturn void agent_loop(int listener, const void *notice, size_t notice_len, pid_t boss)
 {
 	/* Handlers are reaped here; the agent itself never waits on them. */
 	signal(SIGCHLD, SIG_DFL);
 	struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
 	sigaction(SIGCHLD, &sa, NULL);
 	if (notice)
-		announce_ready(listener, notice, notice_len);
+		announce_ready(listener, notice, notice_len, boss);
 	for (;;) {
 		struct sockaddr_vm peer;
 		socklen_t plen = sizeof(peer);
@@ -292,7 +292,7 @@ static _Noreturn void agent_loop(int listener, const void *notice, size_t notice
 			close(listener);
 			sa.sa_flags = 0;
 			sigaction(SIGCHLD, &sa, NULL);
-			serve(fd);
+			serve(fd, boss);
 		}
 		if (pid < 0)
 			log_warn("agent: fork: %s", strerror(errno));
@@ -344,6 +344,9 @@ pid_t agent_start(const void *notice, size_t notice_len)
 		return -1;
 	}
 	if (pid == 0) {
+		/* Who ends the VM when asked: PID 1, or the process beside a
+		 * distro's init that does wisp-init's work (handoff.h). */
+		pid_t boss = getppid();
 		/* PID 1's handlers would make the agent deaf to the SIGTERM of a
 		 * shutdown: back to the defaults. */
 		for (int sig = 1; sig < NSIG; sig++)
@@ -362,7 +365,7 @@ pid_t agent_start(const void *notice, size_t notice_len)
 		if (syscall(SYS_close_range, AGENT_LISTEN_FD + 1, ~0U, 0) < 0)
 			_exit(1);
 		log_open(); /* a log fd of its own: PID 1's went with the rest */
-		agent_loop(listener, notice, notice_len);
+		agent_loop(listener, notice, notice_len, boss);
 	}
 	close(listener);
 	return pid;

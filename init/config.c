@@ -164,12 +164,15 @@ static int key_user(struct config *c, char *v)
 {
 	unsigned long uid, gid;
 	const char *e;
+	c->has_gid = 0;
 	if (parse_uint(v, '\0', 0xfffffffeUL, &uid, NULL) == 0) {
 		gid = uid;
 	} else if (parse_uint(v, ':', 0xfffffffeUL, &uid, &e) ||
 		   parse_uint(e + 1, '\0', 0xfffffffeUL, &gid, NULL)) {
 		return -1;
 	}
+	if (strchr(v, ':'))
+		c->has_gid = 1;
 	c->has_user = 1;
 	c->uid = (uid_t)uid;
 	c->gid = (gid_t)gid;
@@ -192,18 +195,37 @@ static int valid_name(const char *v, size_t max, int hex_only)
 	return 1;
 }
 
-static int parse_share(char *item, struct share *sh)
+static int known_cache(const char *v)
 {
-	/* The path comes last so that it may contain commas. */
-	char *field[5];
+	static const char *const caches[] = {
+		"none", "mmap", "loose", "fscache", "auto", "always"
+	};
+	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
+		if (!strcmp(v, caches[i]))
+			return 1;
+	return 0;
+}
+
+/* Splits item at its commas into exactly n fields, in place. */
+static int split_fields(char *item, char **field, int n)
+{
 	field[0] = item;
-	for (int i = 1; i < 5; i++) {
+	for (int i = 1; i < n; i++) {
 		char *comma = strchr(field[i - 1], ',');
 		if (!comma)
 			return -1;
 		*comma = '\0';
 		field[i] = comma + 1;
 	}
+	return 0;
+}
+
+static int parse_share(char *item, struct share *sh)
+{
+	/* The path comes last so that it may contain commas. */
+	char *field[5];
+	if (split_fields(item, field, 5) < 0)
+		return -1;
 	if (!strcmp(field[0], "9p"))
 		sh->fs = SHARE_9P;
 	else if (!strcmp(field[0], "virtiofs"))
@@ -218,17 +240,50 @@ static int parse_share(char *item, struct share *sh)
 		sh->ro = 0;
 	else
 		return -1;
-	static const char *const caches[] = {
-		"none", "mmap", "loose", "fscache", "auto", "always"
-	};
-	int known = 0;
-	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
-		known |= !strcmp(field[3], caches[i]);
-	if (!known)
+	if (!known_cache(field[3]))
 		return -1;
 	sh->tag = field[1];
 	sh->cache = field[3];
 	sh->path = field[4];
+	return 0;
+}
+
+static int key_root(struct config *c, char *v)
+{
+	static const char *const kinds[] = {
+		[ROOT_9P] = "9p", [ROOT_VIRTIOFS] = "virtiofs", [ROOT_BLK] = "blk"
+	};
+	char *f[4];
+	if (split_fields(v, f, 4) < 0 || strchr(f[3], ','))
+		return -1;
+	struct root r = { .kind = ROOT_NONE, .source = f[1], .opt = f[3] };
+	for (int k = ROOT_9P; k <= ROOT_BLK; k++)
+		if (!strcmp(f[0], kinds[k]))
+			r.kind = (enum root_kind)k;
+	if (r.kind == ROOT_NONE || !valid_name(f[1], 31, 0))
+		return -1;
+	if (!strcmp(f[2], "ro"))
+		r.ro = 1;
+	else if (strcmp(f[2], "rw"))
+		return -1;
+	if (r.kind == ROOT_9P && !known_cache(r.opt))
+		return -1;
+	if (r.kind == ROOT_BLK && strcmp(r.opt, "squashfs") && strcmp(r.opt, "erofs") &&
+	    strcmp(r.opt, "ext4"))
+		return -1;
+	/* Only a block device can be written through; a share is exported
+	 * read-only by the host. */
+	if (!r.ro && (r.kind != ROOT_BLK || strcmp(r.opt, "ext4")))
+		return -1;
+	c->root = r;
+	return 0;
+}
+
+static int key_init(struct config *c, char *v)
+{
+	if (v[0] != '/' || strlen(v) > 4095)
+		return -1;
+	c->init = v;
 	return 0;
 }
 
@@ -336,6 +391,7 @@ static const struct {
 	{ "hostname", key_hostname }, { "nonce", key_nonce },   { "io", key_io },
 	{ "debug", key_debug },       { "shares", key_shares }, { "timesync", key_timesync },
 	{ "timeport", key_timeport }, { "now", key_now },       { "poweroff", key_poweroff },
+	{ "root", key_root },         { "init", key_init },
 };
 
 /* Warnings quote at most this much of what they did not understand. */

@@ -27,6 +27,18 @@ enum io_mode {
 
 enum share_fs { SHARE_9P, SHARE_VIRTIOFS };
 
+enum root_kind { ROOT_NONE, ROOT_9P, ROOT_VIRTIOFS, ROOT_BLK };
+
+/* A real root (wisp.root "KIND,SOURCE,ro|rw,OPT"): a 9p or virtiofs tag, or
+ * a block device under /dev; OPT is the 9p cache mode or the block device's
+ * filesystem. Read-only roots get an overlay on a tmpfs for the writes. */
+struct root {
+	enum root_kind kind;
+	char *source;
+	int ro;
+	char *opt;
+};
+
 /* A host directory to mount: wisp.shares items "9p|virtiofs,TAG,ro|rw,CACHE,/path". */
 struct share {
 	enum share_fs fs;
@@ -47,12 +59,15 @@ struct config {
 	int stdin_open;            /* the host forwards stdin */
 	int poweroff;              /* EXEC: end the VM once the host has the status */
 	int has_user;
+	int has_gid; /* else the gid of the user's passwd entry, or the uid */
 	uid_t uid;
 	gid_t gid;
 	enum io_mode io;
 	int debug;
 	struct share shares[CONFIG_MAX_SHARES];
 	size_t nshares;
+	struct root root;
+	char *init;          /* wisp.init: the root's own init takes PID 1; NULL: none */
 	unsigned timesync_s; /* resync interval; 0: no resync, no exec check */
 	unsigned timeport;   /* the host time service's vsock port */
 	int has_now;         /* wisp.now: the host's clock at launch */

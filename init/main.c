@@ -13,9 +13,11 @@
 #include "agent.h"
 #include "channel.h"
 #include "config.h"
+#include "handoff.h"
 #include "log.h"
 #include "mounts.h"
 #include "net.h"
+#include "rootfs.h"
 #include "session.h"
 #include "shares.h"
 #include "shutdown.h"
@@ -99,7 +101,7 @@ static void say_hello(struct session *s)
 	session_send(s, WIRE_HELLO, version, sizeof(version));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct config cfg;
 	static struct session session;
@@ -140,13 +142,25 @@ int main(void)
 	trace_mark(&trace, "channel");
 	/* Asked for the port and it is not there: the output would go nowhere. */
 	int channel_ok = chan >= 0 || cfg.io != IO_VIRTIO;
+	/* The real root, when one was asked for (--rootfs): everything
+	 * after this happens inside it. */
+	int root_ok = channel_ok && rootfs_switch(&cfg) == 0;
+	if (cfg.root.kind != ROOT_NONE)
+		trace_mark(&trace, "root");
 	/* 3. The shares: a command never runs on a share that failed. */
-	int shares_ok = channel_ok && mount_shares(&cfg) == 0;
+	int shares_ok = root_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");
 	/* 5. The clock, from the host, before anything can read it: before
 	 * the agent (4), which could start a command. */
 	timesync_boot(&cfg, &trace);
 	trace_mark(&trace, "clock");
+	/* --init: the root's own init takes PID 1; this process goes on
+	 * beside it once it is ready. */
+	if (cfg.init && shares_ok) {
+		handoff(&cfg, argc > 0 ? argv[0] : NULL);
+		handoff_wait_ready();
+		trace_mark(&trace, "distro-init");
+	}
 	/* 4. The agent, for the host's requests over vsock. Serving only those,
 	 * it tells the host when it listens: the boot trace, PID 1's warnings
 	 * and, when a share failed, a status of 125 go with the notice. */

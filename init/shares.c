@@ -8,10 +8,6 @@
 
 #include "log.h"
 
-/* The virtio transport of Linux 6.1 caps msize near 512000 bytes; asking
- * for that much moves large reads and writes in few round trips. */
-#define P9_MSIZE 512000
-
 static int mkdir_p(const char *path)
 {
 	char buf[4096];
@@ -43,7 +39,7 @@ static int mount_share(const struct share *sh)
 	char opts[128] = "";
 	if (sh->fs == SHARE_9P)
 		snprintf(opts, sizeof(opts), "trans=virtio,version=9p2000.L,msize=%d,cache=%s",
-			 P9_MSIZE, sh->cache);
+			 SHARE_9P_MSIZE, sh->cache);
 	if (mount(sh->tag, sh->path, type, flags, opts[0] ? opts : NULL) < 0) {
 		/* ENOENT/ENODEV: no device with that tag. */
 		log_warn("mount %s tag '%s' on %s: %s", type, sh->tag, sh->path,

@@ -7,11 +7,13 @@
 
 #include "log.h"
 #include "mounts.h"
+#include "rootfs.h"
 
 void power_off(void)
 {
 	sync();
 	unmount_all();
+	rootfs_seal();
 	sync();
 	reboot(RB_AUTOBOOT);
 	/* Only reached when the reset did not take: try the ACPI way. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,23 @@ static _Noreturn void child_fail(int status, const char *what, const char *arg)
 	_exit(status);
 }
 
-static void set_env(const struct config *c)
+/* The user's entry in the root's /etc/passwd, or NULL: a bare uid. */
+static const struct passwd *user_entry(const struct config *c)
+{
+	return getpwuid(c->has_user ? c->uid : 0);
+}
+
+static void set_env(const struct config *c, const struct passwd *pw)
 {
 	clearenv();
 	setenv("PATH", DEFAULT_PATH, 1);
-	setenv("HOME", !c->has_user || c->uid == 0 ? "/root" : "/", 1);
+	if (pw) {
+		setenv("HOME", pw->pw_dir, 1);
+		setenv("USER", pw->pw_name, 1);
+		setenv("LOGNAME", pw->pw_name, 1);
+	} else {
+		setenv("HOME", !c->has_user || c->uid == 0 ? "/root" : "/", 1);
+	}
 	if (c->tty)
 		setenv("TERM", DEFAULT_TERM, 1);
 	for (int i = 0; c->env[i]; i++)
@@ -37,13 +50,16 @@ static void set_env(const struct config *c)
 			child_fail(126, "environment", c->env[i]);
 }
 
-static void set_user(const struct config *c)
+/* -u UID takes the gid and the groups of UID's passwd entry when it has
+ * one; -u UID:GID only those two. */
+static void set_user(const struct config *c, const struct passwd *pw)
 {
 	if (!c->has_user)
 		return;
-	if (setgroups(0, NULL) < 0)
+	gid_t gid = c->has_gid || !pw ? c->gid : pw->pw_gid;
+	if (!c->has_gid && pw ? initgroups(pw->pw_name, gid) < 0 : setgroups(0, NULL) < 0)
 		child_fail(126, "setgroups", NULL);
-	if (setgid(c->gid) < 0)
+	if (setgid(gid) < 0)
 		child_fail(126, "setgid", NULL);
 	if (setuid(c->uid) < 0)
 		child_fail(126, "setuid", NULL);
@@ -64,10 +80,11 @@ static _Noreturn void child_exec(const struct config *c, int fds[3], int pty_sla
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
 			_exit(126);
-	set_env(c);
+	const struct passwd *pw = user_entry(c);
+	set_env(c, pw);
 	if (chdir(c->cwd ? c->cwd : "/") < 0)
 		child_fail(126, "chdir", c->cwd);
-	set_user(c);
+	set_user(c, pw);
 	static char *const shell[] = { "/bin/sh", NULL };
 	char *const *argv = c->argv[0] ? c->argv : shell;
 	execvp(argv[0], argv);

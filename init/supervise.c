@@ -14,6 +14,7 @@
 
 #include "../common/wire.h"
 #include "agent.h"
+#include "handoff.h"
 #include "log.h"
 #include "shutdown.h"
 #include "timesync.h"
@@ -50,6 +51,7 @@ struct pid1 {
 	int timer_fired;
 	int shutdown_asked; /* SIGTERM/SIGINT to PID 1 while the command ran */
 	pid_t agent;        /* the vsock agent, restarted while the command runs */
+	pid_t group;        /* the command's process group, or -1 */
 	int serving;        /* no command: the agent serves the host until a shutdown */
 	uint8_t how;
 	int32_t value;
@@ -126,11 +128,27 @@ static void reap(struct pid1 *p)
 	}
 }
 
-static void kill_everyone(int sig)
+static void kill_everyone(const struct pid1 *p, int sig)
 {
+	/* Beside a distro's init, the rest is its services, which it stops
+	 * itself: only the command's group and the agent are ours. */
+	if (handoff_active(p->cfg)) {
+		if (p->group > 0)
+			kill(-p->group, sig);
+		if (p->agent > 0)
+			kill(p->agent, sig);
+		return;
+	}
 	/* kill(-1) reaches every process but PID 1 and kernel threads. */
 	if (kill(-1, sig) < 0 && errno != ESRCH)
 		log_warn("kill(-1, %d): %s", sig, strerror(errno));
+}
+
+static _Noreturn void end_vm(const struct pid1 *p)
+{
+	if (handoff_active(p->cfg))
+		handoff_power_off();
+	power_off();
 }
 
 static void on_signals(struct pid1 *p)
@@ -212,7 +230,7 @@ static void advance(struct pid1 *p)
 			return;
 		/* The phase first: an agent reaped from here on stays dead. */
 		p->phase = TERMINATING;
-		kill_everyone(SIGTERM);
+		kill_everyone(p, SIGTERM);
 		p->children_left = 1;
 		reap(p);
 		arm_timer(p, p->serving ? SERVE_GRACE_MS : GRACE_MS);
@@ -220,7 +238,7 @@ static void advance(struct pid1 *p)
 	case TERMINATING:
 		if (p->children_left && !p->timer_fired)
 			return;
-		kill_everyone(SIGKILL);
+		kill_everyone(p, SIGKILL);
 		p->children_left = 1;
 		reap(p);
 		p->phase = KILLING;
@@ -246,7 +264,7 @@ static void advance(struct pid1 *p)
 		 * the port hangs up and that counts as BYE. */
 		if (!p->s->bye || !session_flushed(p->s))
 			return;
-		power_off();
+		end_vm(p);
 	}
 }
 
@@ -267,6 +285,7 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 			  .cmd = cmd,
 			  .trace = trace,
 			  .agent = agent,
+			  .group = cmd->pid,
 			  .sigfd = sigfd,
 			  .console_fd = console_fd,
 			  .phase = RUNNING,
@@ -276,7 +295,7 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 	if (p.epfd < 0 || p.timerfd < 0) {
 		/* Without the loop nothing can be relayed: end the VM in order. */
 		log_warn("epoll/timerfd: %s", strerror(errno));
-		power_off();
+		end_vm(&p);
 	}
 	p.serving = c->io == IO_VSOCK;
 	if (cmd->pid < 0)

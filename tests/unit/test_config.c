@@ -227,6 +227,43 @@ static void test_base64(void)
 	CHECK_INT(base64_decode("Zm9*", 4, d), -1);
 }
 
+static void test_root_and_init(void)
+{
+	static struct config c;
+	parse("wisp.root=blk,vda,rw,ext4 wisp.init=/sbin/init wisp.user=1000", &c);
+	CHECK_INT(c.root.kind, ROOT_BLK);
+	CHECK_STR(c.root.source, "vda");
+	CHECK_INT(c.root.ro, 0);
+	CHECK_STR(c.root.opt, "ext4");
+	CHECK_STR(c.init, "/sbin/init");
+	CHECK_INT(c.has_gid, 0);
+	CHECK_INT(c.nwarnings, 0);
+	parse("wisp.root=9p,wisproot,ro,loose wisp.user=1000:50", &c);
+	CHECK_INT(c.root.kind, ROOT_9P);
+	CHECK_INT(c.root.ro, 1);
+	CHECK_STR(c.root.opt, "loose");
+	CHECK_INT(c.has_gid, 1);
+	CHECK_INT((int)c.gid, 50);
+	/* Each is refused whole: no root, one warning. */
+	static const char *const bad[] = {
+		"wisp.root=blk,vda,rw,squashfs",  /* only ext4 is written through */
+		"wisp.root=9p,wisproot,rw,loose", /* a share is read-only */
+		"wisp.root=blk,vda,ro,vfat",
+		"wisp.root=blk,../sda,ro,ext4",
+		"wisp.root=9p,tag,ro,bogus",
+		"wisp.root=nfs,x,ro,loose",
+		"wisp.root=blk,vda,ro",
+		"wisp.root=blk,vda,ro,ext4,x",
+		"wisp.init=sbin/init",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		parse(bad[i], &c);
+		CHECK_INT(c.root.kind, ROOT_NONE);
+		CHECK_INT(c.init == NULL, 1);
+		CHECK_INT(c.nwarnings, 1);
+	}
+}
+
 int main(void)
 {
 	test_defaults();
@@ -239,5 +276,6 @@ int main(void)
 	test_quotes_and_empty();
 	test_too_many_args();
 	test_base64();
+	test_root_and_init();
 	return check_summary("test_config");
 }
