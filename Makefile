@@ -142,6 +142,7 @@ $(OUT)/unit/test_clock: $(call objs,san,$(CLOCK_CORE))
 $(OUT)/unit/test_outcome: $(call objs,san,boot/outcome.c)
 $(OUT)/unit/test_mounts: $(call objs,san,init/mounts.c init/log.c)
 $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
+$(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
