@@ -354,7 +354,8 @@ static _Noreturn void exec_vmm(const struct vm *vm, const struct vmm_launch *a, 
 	child_prepare(parent, SIGKILL);
 	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
-	/* wisp is single-threaded: this child may do what it likes. */
+	/* Staging allocates and formats after fork: safe only because wisp
+	 * has no threads (keep it so, or move this before the fork). */
 	const struct rootfs *r = &vm->c->o->root;
 	char err[ROOTFS_PATH_MAX + 200];
 	if (rootfs_is_tree(r) && root_stage_build(r->path, vm->stage, err, sizeof(err)) < 0) {
