@@ -19,11 +19,11 @@
 #define DEFAULT_CID 3
 #define DEFAULT_ACCEL "tcg"
 #define DEFAULT_FS "9p"
-/* The least guest RAM that boots on any machine, with the kernel linked at
- * 16 MiB (it ends near 30) and the initramfs put at the top of RAM by QEMU:
- * below it the two overlap and the guest resets or hangs. A machine whose
- * firmware takes a share needs more: its row in the VMM table says how much. */
-#define MIN_MEMORY_MIB 32
+/* The least guest RAM that boots on any machine: the kernel (13.5 MiB with
+ * the root filesystems' code) and the unpacked initramfs leave Linux too
+ * little below it, and it panics out of memory. A machine whose firmware
+ * takes a share needs more: its row in the VMM table says how much. */
+#define MIN_MEMORY_MIB 34
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
 #define MIN_CID 3           /* 0-2 are the hypervisor's, the local and the host's */

@@ -150,10 +150,10 @@ static void test_errors(void)
 		{ { "--memory" }, "option '--memory' needs a value" },
 		{ { "-m" }, "option '-m' needs a value" },
 		{ { "-im" }, "option '-m' needs a value" },
-		{ { "-m", "8" }, "invalid --memory '8': want MiB, 32 to 1048576" },
-		{ { "-m", "31" }, "invalid --memory '31': want MiB, 32 to 1048576" },
-		{ { "-m", "1048577" }, "invalid --memory '1048577': want MiB, 32 to 1048576" },
-		{ { "-m", "lots" }, "invalid --memory 'lots': want MiB, 32 to 1048576" },
+		{ { "-m", "8" }, "invalid --memory '8': want MiB, 34 to 1048576" },
+		{ { "-m", "33" }, "invalid --memory '33': want MiB, 34 to 1048576" },
+		{ { "-m", "1048577" }, "invalid --memory '1048577': want MiB, 34 to 1048576" },
+		{ { "-m", "lots" }, "invalid --memory 'lots': want MiB, 34 to 1048576" },
 		{ { "--cpus", "0" }, "invalid --cpus '0': want 1 to 64" },
 		{ { "--cpus", "65" }, "invalid --cpus '65': want 1 to 64" },
 		{ { "--cid", "2" }, "invalid --cid '2': want 3 to 4294967294" },
@@ -261,7 +261,7 @@ static void test_memory_minimum_is_each_vmms(void)
 		const char *small[] = { "--vmm", name, "-m", below, NULL };
 		CHECK_INT(parse(&o, err, small), -1);
 		CHECK(strstr(err, least) != NULL);
-		if (vmm->min_memory_mib > 32) {
+		if (vmm->min_memory_mib > 34) {
 			snprintf(want, sizeof(want),
 				 "--memory below %u MiB does not boot on %s "
 				 "(its firmware takes a share)",
