@@ -4,7 +4,8 @@ each, medians and ratios. A benchmark, not a test: absolute times on a
 shared 2-core machine under TCG are noisy; the ratios within one run are
 what count.
 
-Writes OUT/bench/results.json and OUT/bench/boot.svg, prints a table.
+Writes OUT/bench/results.json and OUT/bench/boot.svg, prints a table; the
+--rootfs boots are bench/rootfs.py's (also runnable alone).
 Environment: BENCH_RUNS (boots per system, default 10), BENCH_FS_RUNS
 (default 3), BENCH_DENSITY (VMs at once, default 20), BENCH_EXEC_MIB
 (default 64), SOAK_BOOTS (default 500; 0 skips the soak),
@@ -25,6 +26,7 @@ import uuid
 
 import baseline
 import proc
+import rootfs
 import soak
 import svg
 
@@ -678,6 +680,8 @@ def report(res):
                          % (fmt(ex["exec_true_ms"], "%.1f"), fmt(ex["exec_true_ms_min"], "%.1f"),
                             fmt(ex["exec_true_ms_max"], "%.1f"), fmt(ex["stdin_to_stdout_mib_s"], "%.1f"),
                             ex["stdin_to_stdout_mib"]))
+    if res.get("rootfs"):
+        lines += [""] + rootfs.table(res["rootfs"])
     if res.get("soak"):
         lines.append(soak.describe(res["soak"]))
     return "\n".join(lines)
@@ -765,6 +769,8 @@ def measure(b, res, soak_boots):
     res["shares"] = b.shares()
     res["density"] = b.density()
     res["exec"] = b.exec_latency()
+    res["rootfs"] = rootfs.measure(b.out, b.runs, b.tag, say)
+    b.problems += rootfs.problems(res["rootfs"])
     if soak_boots > 0:
         say("bench: soak, %d boots with 2 CPU hogs (SOAK_BOOTS=N to change, 0 to skip)" % soak_boots)
         res["soak"] = soak.soak(b.wisp, soak_boots, b.tag, say)

@@ -42,7 +42,7 @@ def vmm_processes(tag):
     return found
 
 
-def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True):
+def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True, cwd=None):
     """Runs `wisp ARGS...`. `run` and `start` get a tag kernel argument, right
     after the subcommand, that marks the VMM they boot: result.tag finds it."""
     args = list(args)
@@ -51,7 +51,7 @@ def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True):
         args = [args[0], "--append", t] + args[1:]
     start = time.monotonic()
     proc = subprocess.Popen([WISP] + args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     try:
         stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
