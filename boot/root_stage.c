@@ -39,7 +39,6 @@ static const char *const pseudo_fs[] = {
 static const char *const pseudo_dirs[] = { "/proc", "/sys", "/dev", "/run", NULL };
 
 #define BLANK "/blank"
-#define BLANK_DIR BLANK "/d"
 #define BLANK_FILE BLANK "/f"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -267,9 +266,6 @@ static int make_staging(const char *staging, char *err, size_t errlen)
 	    mount("wisp-blank", path, "tmpfs", safe, "mode=0755,size=4k,nr_inodes=4") < 0 ||
 	    mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0)
 		return fail(err, errlen, "mount a tmpfs on %s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s" BLANK_DIR, staging);
-	if (mkdir(path, 0555) < 0)
-		return fail(err, errlen, "mkdir %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s" BLANK_FILE, staging);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (fd < 0 || close(fd) < 0)
@@ -300,11 +296,21 @@ static int make_readonly(const char *point, char *err, size_t errlen)
 	return 0;
 }
 
-/* An empty, read-only directory or file over point. */
+/* An empty, read-only directory or file over point. Each directory gets
+ * a tmpfs of its own: 9p (multidevs=remap) names a file by its device and
+ * inode, and one blank directory bound at /proc, /dev, /sys and /run would
+ * be one directory to the guest, whose dentry holds a single mount. */
 static int cover(const char *staging, const char *point, int dir, char *err, size_t errlen)
 {
+	if (dir) {
+		if (mount("wisp-blank", point, "tmpfs",
+			  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "mode=0555,size=4k,nr_inodes=2") < 0)
+			return fail(err, errlen, "cover %s: %s", point, strerror(errno));
+		return 0;
+	}
 	char blank[ROOTFS_PATH_MAX + 32];
-	snprintf(blank, sizeof(blank), "%s%s", staging, dir ? BLANK_DIR : BLANK_FILE);
+	snprintf(blank, sizeof(blank), "%s%s", staging, BLANK_FILE);
 	if (mount(blank, point, NULL, MS_BIND, NULL) < 0)
 		return fail(err, errlen, "cover %s: %s", point, strerror(errno));
 	return make_readonly(point, err, errlen);
