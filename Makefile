@@ -30,7 +30,7 @@ WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c common/unix_sock.c
 CONFIG_CORE := init/config.c common/base64.c
 CLOCK_CORE := init/clock_math.c
-OPTIONS_CORE := boot/options.c boot/vmm.c boot/vmm_qemu.c
+OPTIONS_CORE := boot/options.c boot/vmm.c boot/vmm_qemu.c boot/rootfs.c
 KCMDLINE_CORE := $(OPTIONS_CORE) boot/kcmdline.c common/base64.c
 # What the host parses of the guest's text: the ready notice, the trace,
 # console lines.
@@ -145,6 +145,7 @@ $(OUT)/unit/test_clock: $(call objs,san,$(CLOCK_CORE))
 $(OUT)/unit/test_outcome: $(call objs,san,boot/outcome.c)
 $(OUT)/unit/test_mounts: $(call objs,san,init/mounts.c init/log.c)
 $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
+$(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)

@@ -97,6 +97,21 @@ static void add_command_keys(struct text *t, const struct guest_setup *g)
 		add(t, " wisp.stdin=1");
 }
 
+/* The root per the contract with wisp-init (rootfs.h): KIND,SOURCE,MODE,OPT. */
+static void add_root_keys(struct text *t, const struct run_opts *o)
+{
+	const struct rootfs *r = &o->root;
+	if (rootfs_is_tree(r))
+		add(t, " wisp.root=9p," ROOTFS_TAG ",ro," ROOTFS_9P_CACHE);
+	else if (r->kind == ROOTFS_IMAGE)
+		add(t, " wisp.root=blk,vda,%s,%s", r->rw ? "rw" : "ro",
+		    rootfs_fstype_name(r->fstype));
+	else
+		return;
+	if (o->init)
+		add(t, " wisp.init=%s", o->init);
+}
+
 int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *err, size_t errlen)
 {
 	struct text t = { .buf = out, .cap = size };
@@ -163,6 +178,7 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		}
 		add_list(&t, "shares", list, o->nvolumes);
 	}
+	add_root_keys(&t, o);
 	/* The user's own arguments last, so that they win. */
 	if (o->append && *o->append)
 		add(&t, " %s", o->append);

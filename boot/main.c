@@ -16,6 +16,8 @@
 #include "loop.h"
 #include "msg.h"
 #include "options.h"
+#include "root_stage.h"
+#include "rootfs.h"
 #include "run.h"
 #include "runtime.h"
 
@@ -44,6 +46,55 @@ static void self_dir(char *out, size_t size)
 		*slash = '\0';
 }
 
+/* -w's default with a real root: the host's cwd through the volume that
+ * holds it, else (--rootfs host) the cwd itself where the guest sees it. */
+static void default_workdir(struct run_opts *o)
+{
+	char cwd[PATH_MAX];
+	struct rootfs_mapping maps[OPTIONS_MAX_VOLUMES];
+	char *real[OPTIONS_MAX_VOLUMES];
+	size_t n = 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return; /* no cwd to follow: the guest's default */
+	for (size_t i = 0; i < o->nvolumes; i++) {
+		/* A volume that does not resolve fails later, with its reason. */
+		if ((real[n] = realpath(o->volumes[i].host, NULL))) {
+			maps[n].host = real[n];
+			maps[n].guest = o->volumes[i].guest;
+			n++;
+		}
+	}
+	int host = o->root.kind == ROOTFS_HOST && root_stage_host_visible(cwd);
+	if (rootfs_workdir(cwd, maps, n, host, o->workdir_buf, sizeof(o->workdir_buf)) == 1)
+		o->workdir = o->workdir_buf;
+	for (size_t i = 0; i < n; i++)
+		free(real[i]);
+}
+
+/* --rootfs: checked before anything starts (one line and 125 if it will
+ * not do), then run's defaults for it. */
+static int prepare_root(enum opts_cmd cmd, struct run_opts *o)
+{
+	char err[ROOTFS_PATH_MAX + 200];
+	int needs_shell = cmd == OPTS_RUN && o->argc == 0 && !o->init;
+	if (rootfs_check(&o->root, needs_shell, err, sizeof(err)) < 0) {
+		msg_warn("%s", err);
+		return -1;
+	}
+	if (cmd != OPTS_RUN || o->root.kind == ROOTFS_NONE)
+		return 0;
+	/* The host's files, as the user who runs wisp: what they write to
+	 * volumes is theirs. */
+	if (!o->user && o->root.kind == ROOTFS_HOST) {
+		snprintf(o->user_buf, sizeof(o->user_buf), "%u:%u", (unsigned)getuid(),
+			 (unsigned)getgid());
+		o->user = o->user_buf;
+	}
+	if (!o->workdir)
+		default_workdir(o);
+	return 0;
+}
+
 /* Parses the options of cmd; 1: done (help or error, status in *status). */
 static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts *o, int *status)
 {
@@ -58,6 +109,10 @@ static int get_options(enum opts_cmd cmd, int argc, char **argv, struct run_opts
 	if (o->help) {
 		options_usage(cmd, stdout);
 		*status = 0;
+		return 1;
+	}
+	if (cmd != OPTS_EXEC && prepare_root(cmd, o) < 0) {
+		*status = EXIT_LAUNCHER;
 		return 1;
 	}
 	return 0;

@@ -19,11 +19,11 @@
 #define DEFAULT_CID 3
 #define DEFAULT_ACCEL "tcg"
 #define DEFAULT_FS "9p"
-/* The least guest RAM that boots on any machine, with the kernel linked at
- * 16 MiB (it ends near 30) and the initramfs put at the top of RAM by QEMU:
- * below it the two overlap and the guest resets or hangs. A machine whose
- * firmware takes a share needs more: its row in the VMM table says how much. */
-#define MIN_MEMORY_MIB 32
+/* The least guest RAM that boots on any machine: the kernel (13.5 MiB with
+ * the root filesystems' code) and the unpacked initramfs leave Linux too
+ * little below it, and it panics out of memory. A machine whose firmware
+ * takes a share needs more: its row in the VMM table says how much. */
+#define MIN_MEMORY_MIB 34
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
 #define MIN_CID 3           /* 0-2 are the hypervisor's, the local and the host's */
@@ -390,6 +390,41 @@ PARSER(opt_rtc)
 	return 0;
 }
 
+/* host, DIR or IMAGE, with ":rw" after an image to write through it. An
+ * image whose name ends in ":rw" is named with a second ":rw" (read-write)
+ * or not at all: nothing else is split off, so other colons are the path's. */
+PARSER(opt_rootfs)
+{
+	size_t n = strlen(v);
+	int rw = n > 3 && !strcmp(v + n - 3, ":rw");
+	if (rw)
+		n -= 3;
+	if (n == 0)
+		return fail(err, errlen, "invalid --%s '%s': want host, DIR or IMAGE[:rw]", r->name,
+			    v);
+	if (n >= sizeof(o->root.source_buf))
+		return fail(err, errlen, "invalid --%s: too long", r->name);
+	memcpy(o->root.source_buf, v, n);
+	o->root.source_buf[n] = '\0';
+	o->root.source = o->root.source_buf;
+	o->root.rw = rw;
+	return 0;
+}
+
+/* An absolute path that the guest's kernel command line carries as it is. */
+PARSER(opt_init)
+{
+	if (v[0] != '/')
+		return fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name, v);
+	for (const char *p = v; *p; p++)
+		if (*p <= ' ' || *p == '"' || *p == 0x7f)
+			return fail(err, errlen,
+				    "invalid --%s '%s': no spaces, quotes or control characters",
+				    r->name, v);
+	o->init = v;
+	return 0;
+}
+
 PARSER(opt_volume)
 {
 	return parse_volume(o, v, err, errlen);
@@ -625,6 +660,21 @@ const struct opt_row options_table[] = {
 	  .group = G_MACHINE,
 	  .parse = opt_append,
 	  .help = { "more kernel arguments; after wisp's, so they win (repeatable)" } },
+	{ .name = "rootfs",
+	  .metavar = "host|DIR|IMAGE[:rw]",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_rootfs,
+	  .help = { "a real root, read-only with writes in a tmpfs overlay: the host's /, a "
+		    "directory, or an ext4, erofs or squashfs image (:rw writes through to an "
+		    "ext4 one)" } },
+	{ .name = "init",
+	  .metavar = "PATH",
+	  .cmds = VM,
+	  .group = G_MACHINE,
+	  .parse = opt_init,
+	  .help = { "with --rootfs: PATH in the root (e.g. /lib/systemd/systemd) becomes PID "
+		    "1 once the root is ready" } },
 	{ .name = "rtc",
 	  .metavar = "utc|localtime|DATE",
 	  .cmds = VM,
@@ -867,6 +917,10 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 		}
 		if (o->vsock && o->no_vsock)
 			return fail(err, errlen, "--vsock and --no-vsock contradict each other");
+		if (o->init && !o->root.source)
+			return fail(err, errlen,
+				    "--init needs --rootfs: the initramfs has no "
+				    "other init");
 	}
 	if (cmd == OPTS_START && !o->name)
 		return fail(err, errlen, "wisp start needs --name NAME");

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "rootfs.h"
+
 #define OPTIONS_MAX_ENV 256
 #define OPTIONS_ERR_LEN 256
 #define OPTIONS_MAX_VOLUMES 16
@@ -58,11 +60,15 @@ struct run_opts {
 	const char *vsock; /* hybrid vsock socket path, or NULL: no vsock device */
 	unsigned cid;      /* the guest's vsock CID (default 3) */
 	const char *trace_json;
-	int no_vsock;     /* --no-vsock: stdio on the virtio port, no agent */
-	const char *name; /* wisp start --name */
-	const char *rtc;  /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
-	const char *qmp;  /* a QMP socket path for the VM, or NULL */
-	char **argv;      /* the command; NULL or empty: a shell */
+	int no_vsock;       /* --no-vsock: stdio on the virtio port, no agent */
+	const char *name;   /* wisp start --name */
+	const char *rtc;    /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
+	const char *qmp;    /* a QMP socket path for the VM, or NULL */
+	struct rootfs root; /* --rootfs: source and ":rw" here, the rest by rootfs_check() */
+	const char *init;   /* --init PATH: the distro's init, in the root; or NULL */
+	char user_buf[32];  /* -u's default with --rootfs host */
+	char workdir_buf[4096]; /* -w's default with --rootfs */
+	char **argv;            /* the command; NULL or empty: a shell */
 	int argc;
 };
 

@@ -105,7 +105,9 @@ void runtime_remove(const char *dir)
 		struct dirent *e;
 		while ((e = readdir(d)))
 			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
+				if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno == EISDIR)
+					/* a shared root's staging directory: empty here */
+					unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
 		closedir(d);
 	}
 	rmdir(dir);

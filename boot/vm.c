@@ -19,6 +19,7 @@
 #include "../common/wire.h"
 #include "child.h"
 #include "msg.h"
+#include "root_stage.h"
 #include "virtiofsd.h"
 #include "volumes.h"
 
@@ -224,12 +225,10 @@ static int check_vsock_dir(const struct run_opts *o)
 	return 0;
 }
 
-/* Where the VM's sockets go: its private directory, or the user's --vsock
- * path with its ready socket beside it. */
+/* The VM's private runtime directory, and its log there. */
 static int claim_dir(struct vm *vm)
 {
 	char err[300];
-	const struct run_opts *o = vm->c->o;
 	vm->lock_fd = runtime_claim(vm->c->name, vm->dir, sizeof(vm->dir), err, sizeof(err));
 	if (vm->lock_fd < 0) {
 		vm->dir[0] = '\0';
@@ -238,6 +237,28 @@ static int claim_dir(struct vm *vm)
 	}
 	if (vm->c->log && vm_log_open(&vm->log, vm->dir) < 0)
 		return -1;
+	return 0;
+}
+
+/* The empty directory on which the VMM's own mount namespace stages a
+ * shared root (root_stage.h); by its real path, as mountinfo names it. */
+static int make_stage_dir(struct vm *vm)
+{
+	char path[RUNTIME_PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/" ROOT_STAGE_DIR, vm->dir);
+	if (mkdir(path, 0700) < 0 || !realpath(path, vm->stage)) {
+		msg_warn("staging directory %s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(vm->root_export, sizeof(vm->root_export), "%s" ROOT_STAGE_TREE, vm->stage);
+	return 0;
+}
+
+/* Where the VM's sockets go: its private directory, or the user's --vsock
+ * path with its ready socket beside it. */
+static int listen_ready(struct vm *vm)
+{
+	const struct run_opts *o = vm->c->o;
 	if (o->vsock && check_vsock_dir(o) < 0)
 		return -1;
 	if (o->vsock)
@@ -326,12 +347,21 @@ static int start_vsockd(struct vm *vm)
 
 /* --- the VMM --- */
 
-static _Noreturn void exec_vmm(const struct vmm_launch *a, int err_w, pid_t parent)
+static _Noreturn void exec_vmm(const struct vm *vm, const struct vmm_launch *a, int err_w,
+			       pid_t parent)
 {
 	/* The VMM dies with the launcher, however the launcher dies. */
 	child_prepare(parent, SIGKILL);
 	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
+	/* Staging allocates and formats after fork: safe only because wisp
+	 * has no threads (keep it so, or move this before the fork). */
+	const struct rootfs *r = &vm->c->o->root;
+	char err[ROOTFS_PATH_MAX + 200];
+	if (rootfs_is_tree(r) && root_stage_build(r->path, vm->stage, err, sizeof(err)) < 0) {
+		dprintf(STDERR_FILENO, "--rootfs %s: %s\n", r->source, err);
+		_exit(EXIT_LAUNCHER);
+	}
 	/* Two rounds: a target number may be another fd's source. */
 	int moved[VMM_MAX_FDS];
 	for (size_t i = 0; i < a->nfds; i++)
@@ -388,6 +418,10 @@ static int start_vmm(struct vm *vm)
 				.cmdline = c->cmdline,
 				.channel = c->channel,
 				.vsock = c->agent };
+	if (rootfs_is_tree(&c->o->root))
+		spec.root = vm->root_export;
+	else if (c->o->root.kind == ROOTFS_IMAGE)
+		spec.root = c->o->root.path;
 	struct vm_fds fds = {
 		.console = con[1], .channel = io[1], .vsock = vm->vsock_fd, .qmp = vm->qmp_fd
 	};
@@ -398,7 +432,7 @@ static int start_vmm(struct vm *vm)
 	pid_t parent = getpid();
 	pid_t pid = ok ? fork() : -1;
 	if (pid == 0)
-		exec_vmm(&a, err[1], parent);
+		exec_vmm(vm, &a, err[1], parent);
 	vmm_launch_free(&a);
 	/* Only the VMM may hold these: a helper sees it go when it does. */
 	close(con[1]);
@@ -573,7 +607,12 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		msg_warn("timerfd: %s", strerror(errno));
 		return -1;
 	}
-	if (c->agent && claim_dir(vm) < 0)
+	int tree = rootfs_is_tree(&c->o->root);
+	if ((c->agent || tree) && claim_dir(vm) < 0)
+		return -1;
+	if (tree && make_stage_dir(vm) < 0)
+		return -1;
+	if (c->agent && listen_ready(vm) < 0)
 		return -1;
 	if (start_shares(vm) < 0)
 		return -1;

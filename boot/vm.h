@@ -9,6 +9,7 @@
 #ifndef WISP_VM_H
 #define WISP_VM_H
 
+#include <limits.h>
 #include <sys/types.h>
 
 #include "../common/notice.h"
@@ -56,6 +57,8 @@ struct vm {
 	char dir[RUNTIME_PATH_MAX];
 	int lock_fd;
 	char vsock_path[RUNTIME_PATH_MAX + 16];
+	/* A shared root's staging directory, and the tree in it QEMU exports. */
+	char stage[PATH_MAX], root_export[PATH_MAX + 16];
 	char ready_path[RUNTIME_PATH_MAX + 32];
 	struct watch ready_listen, ready_conn;
 	uint8_t notice[NOTICE_IN_MAX];

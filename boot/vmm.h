@@ -25,6 +25,8 @@ struct vm_spec {
 	const char *kernel, *initrd, *cmdline;
 	int channel; /* the virtio-serial port "wisp.io" */
 	int vsock;   /* a vsock device */
+	/* --rootfs: the staged tree to share (o->root a tree) or the image. */
+	const char *root;
 };
 
 #define VMM_MAX_ARGS 128

@@ -105,6 +105,32 @@ static void add_volumes(const struct vmm *vmm, const struct run_opts *o, const s
 	}
 }
 
+/* The guest's root (rootfs-contract.md): a read-only 9p share of the
+ * staged tree, or the image as the only virtio-blk device, so it is vda.
+ * The image's path is absolute (realpath), so no "proto:" prefix is read
+ * into it. */
+static void add_root(const struct vmm *vmm, const struct vm_spec *s, struct vmm_launch *l)
+{
+	const struct rootfs *r = &s->o->root;
+	const char *bus = vmm->has_pci ? "pci" : "device";
+	char path[2 * ROOTFS_PATH_MAX + 64];
+	if (!s->root)
+		return;
+	qemu_escape(s->root, path, sizeof(path));
+	if (rootfs_is_tree(r)) {
+		/* multidevs=remap: the tree spans many filesystems, and inode
+		 * numbers of two of them must not collide in the guest. */
+		opt(l, "-fsdev",
+		    "local,id=rootfs,path=%s,security_model=none,readonly=on,multidevs=remap",
+		    path);
+		opt(l, "-device", "virtio-9p-%s,fsdev=rootfs,mount_tag=" ROOTFS_TAG, bus);
+	} else if (r->kind == ROOTFS_IMAGE) {
+		opt(l, "-drive", "file=%s,if=none,id=rootblk,format=raw%s", path,
+		    r->rw ? "" : ",readonly=on");
+		opt(l, "-device", "virtio-blk-%s,drive=rootblk", bus);
+	}
+}
+
 static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct vm_fds *fds,
 		  struct vmm_launch *l)
 {
@@ -156,6 +182,7 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 		opt(l, "-chardev", "socket,id=io,fd=%d", FD_CHANNEL);
 		opt(l, "-device", "virtserialport,chardev=io,name=wisp.io");
 	}
+	add_root(vmm, s, l);
 	add_volumes(vmm, o, fds, l);
 	if (s->vsock) {
 		pass_fd(l, fds->vsock, FD_VSOCK);
@@ -165,17 +192,18 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 	return l->argc < VMM_MAX_ARGS - 1 ? 0 : -1;
 }
 
-/* microvm boots in 32 MiB: the kernel is linked at 16 MiB and ends near
- * 30, and QEMU puts the initramfs at the top of RAM; below that the two
- * overlap. q35 and pc need 36: their firmware takes a share (35 MiB
- * overwrote the kernel). */
+/* microvm boots in 33 MiB, one more is the margin: the kernel (linked at
+ * 2 MiB, 13.5 MiB with the root filesystems' code) and the unpacked
+ * initramfs leave Linux too little below that ("System is deadlocked on
+ * memory" at 32). q35 and pc need 36: their firmware takes a share (35
+ * MiB overwrote the kernel). */
 const struct vmm vmm_qemu_microvm = {
 	.name = "qemu-microvm",
 	.console = "ttyS0",
 	.reboot = "t",
 	.has_pci = 0,
 	.needs_vsockd = 1,
-	.min_memory_mib = 32,
+	.min_memory_mib = 34,
 	.launch = launch,
 };
 const struct vmm vmm_qemu_q35 = {

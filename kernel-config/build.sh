@@ -19,7 +19,8 @@ jobs=${JOBS:-$(nproc)}
 epoch=${SOURCE_DATE_EPOCH:-1700000000}
 fragments="$here/base.config $here/x86_64.config $here/console.config \
 $here/virtio.config $here/vsock.config $here/9p.config $here/virtiofs.config \
-$here/time.config ${EXTRA_FRAGMENTS:-}"
+$here/time.config $here/rootfs.config $here/systemd.config $here/net.config \
+$here/memory.config ${EXTRA_FRAGMENTS:-}"
 
 say() { echo "kernel: $*" >&2; }
 die() { echo "kernel: $*" >&2; exit 1; }

@@ -137,7 +137,7 @@ static void test_vmm_table(void)
 	vmm_names(names, sizeof(names));
 	CHECK_STR(names, "qemu-microvm|qemu-q35|qemu-pc");
 	CHECK(vmm_find("bochs") == NULL);
-	CHECK_INT(vmm_find("qemu-microvm")->min_memory_mib, 32);
+	CHECK_INT(vmm_find("qemu-microvm")->min_memory_mib, 34);
 	CHECK_INT(vmm_find("qemu-q35")->min_memory_mib, 36);
 	vmm_names(names, 8); /* cut, never overrun */
 	CHECK_STR(names, "qemu-mi");
@@ -190,6 +190,73 @@ static void test_kcmdline(void)
 	CHECK(strstr(err, "do not fit") != NULL);
 }
 
+/* --rootfs: the keys per the contract with wisp-init, and the device on
+ * each machine (rootfs-contract.md). o.root is filled in as rootfs_check()
+ * would. */
+static void test_rootfs_keys_and_devices(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN], line[KCMDLINE_MAX];
+	const char *w[] = {
+		"--rootfs", "host", "--init", "/sbin/init", "--append", "last=1", NULL
+	};
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
+	o.root.kind = ROOTFS_HOST;
+	struct guest_setup g = { .o = &o, .nonce = "00", .vmm = vmm_find("qemu-microvm") };
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " wisp.root=9p,wisproot,ro,loose wisp.init=/sbin/init last=1") != NULL);
+
+	struct vm_spec spec = {
+		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .root = "/r/a,b/tree"
+	};
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
+	struct vmm_launch l;
+	const struct vmm *micro = vmm_find("qemu-microvm"), *q35 = vmm_find("qemu-q35");
+	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
+	CHECK(has_arg(&l, "-fsdev",
+		      "local,id=rootfs,path=/r/a,,b/tree,security_model=none,readonly=on,"
+		      "multidevs=remap"));
+	CHECK(has_arg(&l, "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=wisproot"));
+	vmm_launch_free(&l);
+	CHECK_INT(q35->launch(q35, &spec, &fds, &l), 0);
+	CHECK(has_arg(&l, "-device", "virtio-9p-pci,fsdev=rootfs,mount_tag=wisproot"));
+	vmm_launch_free(&l);
+
+	const char *img[] = { "--rootfs", "/i.img:rw", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, img), 0);
+	o.root.kind = ROOTFS_IMAGE;
+	o.root.fstype = ROOTFS_FS_EXT4;
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " wisp.root=blk,vda,rw,ext4") != NULL);
+	CHECK(strstr(line, "wisp.init") == NULL);
+	spec.root = "/i.img";
+	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
+	CHECK(has_arg(&l, "-drive", "file=/i.img,if=none,id=rootblk,format=raw"));
+	CHECK(has_arg(&l, "-device", "virtio-blk-device,drive=rootblk"));
+	vmm_launch_free(&l);
+	const char *img_ro[] = { "--rootfs", "/i.img", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, img_ro), 0);
+	o.root.kind = ROOTFS_IMAGE;
+	o.root.fstype = ROOTFS_FS_SQUASHFS;
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, " wisp.root=blk,vda,ro,squashfs") != NULL);
+	CHECK_INT(q35->launch(q35, &spec, &fds, &l), 0);
+	CHECK(has_arg(&l, "-drive", "file=/i.img,if=none,id=rootblk,format=raw,readonly=on"));
+	CHECK(has_arg(&l, "-device", "virtio-blk-pci,drive=rootblk"));
+	vmm_launch_free(&l);
+
+	/* No --rootfs: neither keys nor devices. */
+	const char *plain[] = { "true", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, plain), 0);
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, "wisp.root") == NULL);
+	spec.root = NULL;
+	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
+	for (int i = 0; i < l.argc; i++)
+		CHECK(strstr(l.argv[i], "root") == NULL);
+	vmm_launch_free(&l);
+}
+
 /* Serving: the command goes in the EXEC frame, not on the kernel line. */
 static void test_exec_keys(void)
 {
@@ -221,6 +288,7 @@ static void test_exec_keys(void)
 
 int main(void)
 {
+	test_rootfs_keys_and_devices();
 	test_rtc_and_qmp_reach_qemu();
 	test_devices_and_fds();
 	test_9p_volumes();

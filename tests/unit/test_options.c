@@ -150,10 +150,10 @@ static void test_errors(void)
 		{ { "--memory" }, "option '--memory' needs a value" },
 		{ { "-m" }, "option '-m' needs a value" },
 		{ { "-im" }, "option '-m' needs a value" },
-		{ { "-m", "8" }, "invalid --memory '8': want MiB, 32 to 1048576" },
-		{ { "-m", "31" }, "invalid --memory '31': want MiB, 32 to 1048576" },
-		{ { "-m", "1048577" }, "invalid --memory '1048577': want MiB, 32 to 1048576" },
-		{ { "-m", "lots" }, "invalid --memory 'lots': want MiB, 32 to 1048576" },
+		{ { "-m", "8" }, "invalid --memory '8': want MiB, 34 to 1048576" },
+		{ { "-m", "33" }, "invalid --memory '33': want MiB, 34 to 1048576" },
+		{ { "-m", "1048577" }, "invalid --memory '1048577': want MiB, 34 to 1048576" },
+		{ { "-m", "lots" }, "invalid --memory 'lots': want MiB, 34 to 1048576" },
 		{ { "--cpus", "0" }, "invalid --cpus '0': want 1 to 64" },
 		{ { "--cpus", "65" }, "invalid --cpus '65': want 1 to 64" },
 		{ { "--cid", "2" }, "invalid --cid '2': want 3 to 4294967294" },
@@ -261,7 +261,7 @@ static void test_memory_minimum_is_each_vmms(void)
 		const char *small[] = { "--vmm", name, "-m", below, NULL };
 		CHECK_INT(parse(&o, err, small), -1);
 		CHECK(strstr(err, least) != NULL);
-		if (vmm->min_memory_mib > 32) {
+		if (vmm->min_memory_mib > 34) {
 			snprintf(want, sizeof(want),
 				 "--memory below %u MiB does not boot on %s "
 				 "(its firmware takes a share)",
@@ -285,7 +285,8 @@ static const char *sample_value(const char *name)
 		{ "volume", "/tmp:/mnt" }, { "fs", "virtiofs" },
 		{ "vsock", "/tmp/v" },     { "cid", "4" },
 		{ "qmp", "/tmp/q" },       { "timeout", "1" },
-		{ "trace-json", "/t" },
+		{ "trace-json", "/t" },    { "rootfs", "host" },
+		{ "init", "/sbin/init" },
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
 		if (!strcmp(samples[i][0], name))
@@ -333,6 +334,10 @@ static void test_each_option_applies_to_its_commands_only(void)
 				w[n++] = given;
 				if (r->metavar)
 					w[n++] = value;
+				if (!strcmp(r->name, "init")) {
+					w[n++] = "--rootfs"; /* --init needs it */
+					w[n++] = "host";
+				}
 				complete(cmd, w, &n);
 				int got = parse_cmd(cmd, &o, err, w);
 				free_run_options(&o);
@@ -359,12 +364,14 @@ static void test_each_option_applies_to_its_commands_only(void)
 static void test_which_commands_take_which_options(void)
 {
 	static const char *const want[OPTS_NCMDS] = {
-		[OPTS_RUN] = " env workdir user interactive tty vmm accel memory cpus kernel initrd"
-			     " append rtc volume fs vsock cid no-vsock qmp timeout trace trace-json"
-			     " verbose help ",
+		[OPTS_RUN] =
+			" env workdir user interactive tty vmm accel memory cpus kernel initrd"
+			" append rootfs init rtc volume fs vsock cid no-vsock qmp timeout trace"
+			" trace-json"
+			" verbose help ",
 		[OPTS_START] =
-			" name vmm accel memory cpus kernel initrd append rtc volume fs vsock"
-			" cid no-vsock qmp timeout trace-json verbose help ",
+			" name vmm accel memory cpus kernel initrd append rootfs init rtc volume"
+			" fs vsock cid no-vsock qmp timeout trace-json verbose help ",
 		[OPTS_EXEC] = " env workdir user interactive tty timeout trace help ",
 	};
 	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
@@ -501,6 +508,43 @@ static void test_first_operand(void)
 	CHECK_INT(options_first_operand(5, e), 4);
 }
 
+/* --rootfs SOURCE[:rw] splits off only a final ":rw"; --init is an
+ * absolute path the kernel command line carries, and needs --rootfs. */
+static void test_rootfs_and_init(void)
+{
+	struct run_opts o;
+	char err[OPTIONS_ERR_LEN];
+	const char *img_rw[] = { "--rootfs", "/a:b.img:rw", NULL };
+	CHECK_INT(parse(&o, err, img_rw), 0);
+	CHECK_STR(o.root.source, "/a:b.img");
+	CHECK_INT(o.root.rw, 1);
+	const char *colon[] = { "--rootfs", "/a:ro", "--init", "/sbin/init", "--", "x", NULL };
+	CHECK_INT(parse(&o, err, colon), 0);
+	CHECK_STR(o.root.source, "/a:ro");
+	CHECK_INT(o.root.rw, 0);
+	CHECK_STR(o.init, "/sbin/init");
+	CHECK_INT(o.argc, 1);
+	const char *none[] = { "--", "x", NULL };
+	CHECK_INT(parse(&o, err, none), 0);
+	CHECK(o.root.source == NULL && o.init == NULL);
+	const char *empty[] = { "--rootfs", "", NULL };
+	CHECK_INT(parse(&o, err, empty), -1);
+	CHECK_STR(err, "invalid --rootfs '': want host, DIR or IMAGE[:rw]");
+	const char *alone[] = { "--init", "/sbin/init", NULL };
+	CHECK_INT(parse(&o, err, alone), -1);
+	CHECK_STR(err, "--init needs --rootfs: the initramfs has no other init");
+	const char *relative[] = { "--rootfs", "host", "--init", "sbin/init", NULL };
+	CHECK_INT(parse(&o, err, relative), -1);
+	CHECK_STR(err, "invalid --init 'sbin/init': want an absolute path");
+	const char *space[] = { "--rootfs", "host", "--init", "/sbin/my init", NULL };
+	CHECK_INT(parse(&o, err, space), -1);
+	CHECK(strstr(err, "no spaces") != NULL);
+	struct run_opts e;
+	const char *w[] = { "--rootfs", "host", "--", "true", NULL };
+	CHECK_INT(parse_cmd(OPTS_EXEC, &e, err, w), -1);
+	CHECK_STR(err, "option '--rootfs' does not apply to wisp exec");
+}
+
 int main(void)
 {
 	test_start_exec_and_serve();
@@ -514,5 +558,6 @@ int main(void)
 	test_each_option_applies_to_its_commands_only();
 	test_usage_lists_each_commands_options();
 	test_first_operand();
+	test_rootfs_and_init();
 	return check_summary("test_options");
 }
