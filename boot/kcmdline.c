@@ -108,8 +108,11 @@ static void add_root_keys(struct text *t, const struct run_opts *o)
 		    rootfs_fstype_name(r->fstype));
 	else
 		return;
+	/* The console is wisp's log, not a login: a getty on it would make
+	 * systemd wait for the serial device, which a root without udev never
+	 * announces (90 s, then "degraded"). Other inits ignore the key. */
 	if (o->init)
-		add(t, " wisp.init=%s", o->init);
+		add(t, " wisp.init=%s systemd.getty_auto=0", o->init);
 }
 
 int build_exec_keys(const struct guest_setup *g, char *out, size_t size, char *err, size_t errlen)

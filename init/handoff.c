@@ -84,32 +84,50 @@ int handoff_active(const struct config *c)
 	return c->init && getpid() != 1;
 }
 
-/* systemctl is-system-running --wait; its answer does not matter. */
-static void wait_for_systemd(void)
+/* systemctl is-system-running --wait: 1 once it names a state (running,
+ * degraded, ...: the boot is over), 0 when it could not ask (systemd's
+ * socket is not up yet), -1 when there is no systemctl. */
+static int ask_systemd(void)
 {
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		log_warn("pipe: %s", strerror(errno));
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("fork: %s", strerror(errno));
-		return;
+		close(out[0]);
+		close(out[1]);
+		return -1;
 	}
 	if (pid == 0) {
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
+		if (dup2(out[1], STDOUT_FILENO) < 0 || (null >= 0 && dup2(null, STDERR_FILENO) < 0))
+			_exit(126);
 		char *argv[] = { "systemctl", "is-system-running", "--wait", NULL };
 		char *envp[] = { "PATH=/usr/bin:/bin:/usr/sbin:/sbin", NULL };
 		execve("/usr/bin/systemctl", argv, envp);
 		execve("/bin/systemctl", argv, envp);
 		_exit(127);
 	}
-	int status;
+	close(out[1]);
+	char state[64];
+	ssize_t n;
+	while ((n = read(out[0], state, sizeof(state))) < 0 && errno == EINTR)
+		;
+	close(out[0]);
+	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
 		log_warn("systemd runs but there is no systemctl to ask whether it is ready");
+		return -1;
+	}
+	return n > 0;
 }
 
 void handoff_wait_ready(void)
@@ -117,10 +135,8 @@ void handoff_wait_ready(void)
 	for (;;) {
 		if (access(READY_FILE, F_OK) == 0)
 			return;
-		if (access(SYSTEMD_DIR, F_OK) == 0) {
-			wait_for_systemd();
+		if (access(SYSTEMD_DIR, F_OK) == 0 && ask_systemd() != 0)
 			return;
-		}
 		sleep_ms(POLL_MS);
 	}
 }
