@@ -204,7 +204,9 @@ static void test_rootfs_keys_and_devices(void)
 	o.root.kind = ROOTFS_HOST;
 	struct guest_setup g = { .o = &o, .nonce = "00", .vmm = vmm_find("qemu-microvm") };
 	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
-	CHECK(strstr(line, " wisp.root=9p,wisproot,ro,loose wisp.init=/sbin/init systemd.getty_auto=0 last=1") != NULL);
+	CHECK(strstr(line,
+		     " wisp.root=9p,wisproot,ro,loose wisp.init=/sbin/init systemd.getty_auto=0 last=1") !=
+	      NULL);
 
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .root = "/r/a,b/tree"
