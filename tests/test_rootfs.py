@@ -353,7 +353,13 @@ def test_rw_on_a_directory_is_125(roots):
 
 
 def test_init_without_rootfs_is_125():
-    refused(run("--init", "/sbin/tinyinit", "--", "true"), "--init")
+    # A misuse of the options: one line, then the usage, as for every
+    # option error (tests/test_rootfs_host.py).
+    r = run("--init", "/sbin/tinyinit", "--", "true")
+    assert r.returncode == 125 and r.stdout == b"", r
+    first = r.stderr.split(b"\n", 1)[0]
+    assert first == b"wisp: --init needs --rootfs: the initramfs has no other init", r
+    assert r.stderr.split(b"\n")[1].startswith(b"usage: wisp run"), r
 
 
 def test_directory_without_bin_sh_and_no_command_is_125(tmp_path):
