@@ -23,7 +23,7 @@
  * the root filesystems' code) and the unpacked initramfs leave Linux too
  * little below it, and it panics out of memory. A machine whose firmware
  * takes a share needs more: its row in the VMM table says how much. */
-#define MIN_MEMORY_MIB 34
+#define MIN_MEMORY_MIB 36
 #define MAX_MEMORY_MIB (1024 * 1024)
 #define MAX_CPUS 64
 #define MIN_CID 3           /* 0-2 are the hypervisor's, the local and the host's */

@@ -137,7 +137,7 @@ static void test_vmm_table(void)
 	vmm_names(names, sizeof(names));
 	CHECK_STR(names, "qemu-microvm|qemu-q35|qemu-pc");
 	CHECK(vmm_find("bochs") == NULL);
-	CHECK_INT(vmm_find("qemu-microvm")->min_memory_mib, 34);
+	CHECK_INT(vmm_find("qemu-microvm")->min_memory_mib, 36);
 	CHECK_INT(vmm_find("qemu-q35")->min_memory_mib, 36);
 	vmm_names(names, 8); /* cut, never overrun */
 	CHECK_STR(names, "qemu-mi");
