@@ -202,6 +202,18 @@ static int below(const char *path, const char *dir, const char **rest)
 	return 1;
 }
 
+/* Where the guest's PID 1 mounts filesystems of its own over the root:
+ * the host's files there are not what the guest sees. */
+static int guest_owned(const char *path)
+{
+	static const char *const dirs[] = { "/tmp", "/run", "/dev", "/proc", "/sys" };
+	const char *rest;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (below(path, dirs[i], &rest))
+			return 1;
+	return 0;
+}
+
 int rootfs_workdir(const char *cwd, const struct rootfs_mapping *maps, size_t n, int host_root,
 		   char *out, size_t size)
 {
@@ -220,7 +232,7 @@ int rootfs_workdir(const char *cwd, const struct rootfs_mapping *maps, size_t n,
 		len = snprintf(out, size, "%s", *best_rest ? best_rest : "/");
 	else if (best)
 		len = snprintf(out, size, "%s%s", best->guest, best_rest);
-	else if (host_root && cwd[0] == '/')
+	else if (host_root && cwd[0] == '/' && !guest_owned(cwd))
 		len = snprintf(out, size, "%s", cwd);
 	else
 		return 0;

@@ -179,6 +179,10 @@ static void test_workdir_through_volumes(void)
 	CHECK_INT(rootfs_workdir("/home/u/srcx", maps, 1, 0, out, sizeof(out)), 0);
 	CHECK_INT(rootfs_workdir("/home/u/srcx", maps, 1, 1, out, sizeof(out)), 1);
 	CHECK_STR(out, "/home/u/srcx");
+	/* The guest has its own /tmp (and /run, /dev, ...): no default there. */
+	CHECK_INT(rootfs_workdir("/tmp/ci", maps, 1, 1, out, sizeof(out)), 0);
+	CHECK_INT(rootfs_workdir("/tmpx", maps, 1, 1, out, sizeof(out)), 1);
+	CHECK_STR(out, "/tmpx");
 	/* The most specific volume wins, whatever the order. */
 	CHECK_INT(rootfs_workdir("/home/u/src/deep/x", maps, 2, 0, out, sizeof(out)), 1);
 	CHECK_STR(out, "/deep/x");
