@@ -126,7 +126,8 @@ stage dir
 E2FSPROGS_FAKE_TIME=$epoch mke2fs -q -t ext4 -L wisptest -U "$uuid" \
 	-E "hash_seed=$uuid,root_owner=0:0" -d "$work/ext4" "$work/root.ext4" 16M >/dev/null
 mkfs.erofs --quiet -T"$epoch" ${all_root:+--all-root} -U "$uuid" "$work/root.erofs" "$work/erofs" >/dev/null
-mksquashfs "$work/squashfs" "$work/root.squashfs" -comp lz4 ${all_root:+-all-root} \
+# mksquashfs refuses SOURCE_DATE_EPOCH beside -mkfs-time (make exports it).
+env -u SOURCE_DATE_EPOCH mksquashfs "$work/squashfs" "$work/root.squashfs" -comp lz4 ${all_root:+-all-root} \
 	-mkfs-time "$epoch" -all-time "$epoch" -noappend -quiet -no-progress >/dev/null
 
 result=$work/result
