@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err_text.h"
 #include "vmm.h"
 
 #define DEFAULT_MEMORY_MIB 128
@@ -50,18 +51,6 @@ static const char *const fs_names[] = { "9p", "virtiofs", NULL };
 static const char *const caches_9p[] = { "none", "mmap", "loose", "fscache", NULL };
 static const char *const caches_virtiofs[] = { "auto", "always", "none", NULL };
 static const char *const *const fs_caches[] = { caches_9p, caches_virtiofs };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* "a|b|c" as a message says it: "a, b or c". */
 static void spell(const char *alternatives, char *buf, size_t size)
@@ -140,8 +129,8 @@ static int row_uint(const struct opt_row *r, const char *v, const char *unit, un
 		    char *err, size_t errlen)
 {
 	if (parse_uint(v, r->min, r->max, out))
-		return fail(err, errlen, "invalid --%s '%s': want %s%lu to %lu", r->name, v, unit,
-			    r->min, r->max);
+		return err_fail(err, errlen, "invalid --%s '%s': want %s%lu to %lu", r->name, v,
+				unit, r->min, r->max);
 	return 0;
 }
 
@@ -151,9 +140,9 @@ static int row_socket(const struct opt_row *r, const char *v, const char **out, 
 {
 	size_t n = strlen(v);
 	if (n < r->min || n > r->max)
-		return fail(err, errlen,
-			    "invalid --%s '%s': want a socket path of %lu to %lu bytes", r->name, v,
-			    r->min, r->max);
+		return err_fail(err, errlen,
+				"invalid --%s '%s': want a socket path of %lu to %lu bytes",
+				r->name, v, r->min, r->max);
 	*out = v;
 	return 0;
 }
@@ -227,25 +216,27 @@ static int volume_field(char *s, char **next)
 static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t errlen)
 {
 	if (o->nvolumes == OPTIONS_MAX_VOLUMES)
-		return fail(err, errlen, "too many volumes (max %d)", OPTIONS_MAX_VOLUMES);
+		return err_fail(err, errlen, "too many volumes (max %d)", OPTIONS_MAX_VOLUMES);
 	struct volume *v = &o->volumes[o->nvolumes];
 	memset(v, 0, sizeof(*v));
 	v->spec = strdup(arg);
 	v->host = calloc(1, VOLUME_HOST_MAX);
 	o->nvolumes++;
 	if (!v->spec || !v->host)
-		return fail(err, errlen, "out of memory");
+		return err_fail(err, errlen, "out of memory");
 	char *guest, *opts = NULL;
 	if (volume_field(v->spec, &guest) < 0 || (guest && volume_field(guest, &opts) < 0))
-		return fail(err, errlen,
-			    "invalid --volume '%s': a '\\' must be followed by ':' or '\\'", arg);
+		return err_fail(err, errlen,
+				"invalid --volume '%s': a '\\' must be followed by ':' or '\\'",
+				arg);
 	if (!guest || !v->spec[0])
-		return fail(err, errlen, "invalid --volume '%s': want HOSTDIR:GUESTDIR[:ro]", arg);
+		return err_fail(err, errlen, "invalid --volume '%s': want HOSTDIR:GUESTDIR[:ro]",
+				arg);
 	if (strlen(v->spec) >= VOLUME_HOST_MAX)
-		return fail(err, errlen, "invalid --volume '%s': HOSTDIR is too long", arg);
+		return err_fail(err, errlen, "invalid --volume '%s': HOSTDIR is too long", arg);
 	if (guest[0] != '/' || guest[1] == '\0')
-		return fail(err, errlen, "invalid --volume '%s': GUESTDIR must be absolute, not /",
-			    arg);
+		return err_fail(err, errlen,
+				"invalid --volume '%s': GUESTDIR must be absolute, not /", arg);
 	strcpy(v->host, v->spec);
 	v->guest = guest;
 	normalize_path(v->guest);
@@ -259,14 +250,15 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 		else if (!strncmp(opt, "cache=", 6) && opt[6])
 			v->cache = opt + 6;
 		else
-			return fail(err, errlen,
-				    "invalid --volume option '%s': want ro, rw, passthrough or "
-				    "cache=MODE",
-				    opt);
+			return err_fail(err, errlen,
+					"invalid --volume option '%s': want ro, rw, passthrough or "
+					"cache=MODE",
+					opt);
 	}
 	for (size_t i = 0; i + 1 < o->nvolumes; i++)
 		if (!strcmp(o->volumes[i].guest, v->guest))
-			return fail(err, errlen, "two volumes share the guest path %s", v->guest);
+			return err_fail(err, errlen, "two volumes share the guest path %s",
+					v->guest);
 	return 0;
 }
 
@@ -281,10 +273,10 @@ static int parse_volume(struct run_opts *o, const char *arg, char *err, size_t e
 PARSER(opt_env)
 {
 	if (v[0] == '=' || v[0] == '\0')
-		return fail(err, errlen, "invalid --%s '%s': want K=V or K", r->name, v);
+		return err_fail(err, errlen, "invalid --%s '%s': want K=V or K", r->name, v);
 	if (o->nenv == OPTIONS_MAX_ENV)
-		return fail(err, errlen, "too many --%s options (max %d)", r->name,
-			    OPTIONS_MAX_ENV);
+		return err_fail(err, errlen, "too many --%s options (max %d)", r->name,
+				OPTIONS_MAX_ENV);
 	o->env[o->nenv++] = v;
 	return 0;
 }
@@ -292,7 +284,8 @@ PARSER(opt_env)
 PARSER(opt_workdir)
 {
 	if (v[0] != '/')
-		return fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name, v);
+		return err_fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name,
+				v);
 	o->workdir = v;
 	return 0;
 }
@@ -300,7 +293,7 @@ PARSER(opt_workdir)
 PARSER(opt_user)
 {
 	if (!valid_user(v))
-		return fail(err, errlen, "invalid --%s '%s': want UID[:GID]", r->name, v);
+		return err_fail(err, errlen, "invalid --%s '%s': want UID[:GID]", r->name, v);
 	o->user = v;
 	return 0;
 }
@@ -322,10 +315,10 @@ PARSER(opt_tty)
 PARSER(opt_name)
 {
 	if (!vm_name_valid(v))
-		return fail(err, errlen,
-			    "invalid --%s '%s': want 1-%d of A-Z a-z 0-9 . _ -, "
-			    "not starting with . or -",
-			    r->name, v, VM_NAME_MAX);
+		return err_fail(err, errlen,
+				"invalid --%s '%s': want 1-%d of A-Z a-z 0-9 . _ -, "
+				"not starting with . or -",
+				r->name, v, VM_NAME_MAX);
 	o->name = v;
 	return 0;
 }
@@ -370,8 +363,8 @@ PARSER(opt_initrd)
 PARSER(opt_append)
 {
 	if (strlen(o->append_buf) + strlen(v) + 2 > sizeof(o->append_buf))
-		return fail(err, errlen, "--%s: too long (max %zu bytes)", r->name,
-			    sizeof(o->append_buf) - 1);
+		return err_fail(err, errlen, "--%s: too long (max %zu bytes)", r->name,
+				sizeof(o->append_buf) - 1);
 	if (o->append_buf[0])
 		strcat(o->append_buf, " ");
 	strcat(o->append_buf, v);
@@ -382,10 +375,10 @@ PARSER(opt_append)
 PARSER(opt_rtc)
 {
 	if (!valid_rtc(v))
-		return fail(err, errlen,
-			    "invalid --%s '%s': want utc, localtime, "
-			    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
-			    r->name, v);
+		return err_fail(err, errlen,
+				"invalid --%s '%s': want utc, localtime, "
+				"YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS",
+				r->name, v);
 	o->rtc = v;
 	return 0;
 }
@@ -400,10 +393,10 @@ PARSER(opt_rootfs)
 	if (rw)
 		n -= 3;
 	if (n == 0)
-		return fail(err, errlen, "invalid --%s '%s': want host, DIR or IMAGE[:rw]", r->name,
-			    v);
+		return err_fail(err, errlen, "invalid --%s '%s': want host, DIR or IMAGE[:rw]",
+				r->name, v);
 	if (n >= sizeof(o->root.source_buf))
-		return fail(err, errlen, "invalid --%s: too long", r->name);
+		return err_fail(err, errlen, "invalid --%s: too long", r->name);
 	memcpy(o->root.source_buf, v, n);
 	o->root.source_buf[n] = '\0';
 	o->root.source = o->root.source_buf;
@@ -415,12 +408,14 @@ PARSER(opt_rootfs)
 PARSER(opt_init)
 {
 	if (v[0] != '/')
-		return fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name, v);
+		return err_fail(err, errlen, "invalid --%s '%s': want an absolute path", r->name,
+				v);
 	for (const char *p = v; *p; p++)
 		if (*p <= ' ' || *p == '"' || *p == 0x7f)
-			return fail(err, errlen,
-				    "invalid --%s '%s': no spaces, quotes or control characters",
-				    r->name, v);
+			return err_fail(
+				err, errlen,
+				"invalid --%s '%s': no spaces, quotes or control characters",
+				r->name, v);
 	o->init = v;
 	return 0;
 }
@@ -465,8 +460,8 @@ PARSER(opt_timeout)
 	o->timeout = strtod(v, &end);
 	if (errno || end == v || *end || !(o->timeout > (double)r->min) ||
 	    o->timeout > (double)r->max)
-		return fail(err, errlen, "invalid --%s '%s': want seconds > %lu, up to %lu",
-			    r->name, v, r->min, r->max);
+		return err_fail(err, errlen, "invalid --%s '%s': want seconds > %lu, up to %lu",
+				r->name, v, r->min, r->max);
 	return 0;
 }
 
@@ -868,15 +863,15 @@ static int getopt_error(int c, char **argv, char *err, size_t errlen)
 	char opt[64];
 	if (c == ':') {
 		given_as(optopt, opt, sizeof(opt));
-		return fail(err, errlen, "option '%s' needs a value", opt);
+		return err_fail(err, errlen, "option '%s' needs a value", opt);
 	}
 	if (optopt >= LONG_BASE) {
 		given_as(optopt, opt, sizeof(opt));
-		return fail(err, errlen, "option '%s' takes no value", opt);
+		return err_fail(err, errlen, "option '%s' takes no value", opt);
 	}
 	if (optopt)
-		return fail(err, errlen, "unknown option '-%c'", optopt);
-	return fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
+		return err_fail(err, errlen, "unknown option '-%c'", optopt);
+	return err_fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
 }
 
 /* The options against each other, and against the command. */
@@ -893,10 +888,10 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 		/* Above MIN_MEMORY_MIB, which --memory checked, a machine's
 		 * minimum is its firmware's share. */
 		if (o->memory_mib < vmm->min_memory_mib)
-			return fail(err, errlen,
-				    "--memory below %u MiB does not boot on %s "
-				    "(its firmware takes a share)",
-				    vmm->min_memory_mib, vmm->name);
+			return err_fail(err, errlen,
+					"--memory below %u MiB does not boot on %s "
+					"(its firmware takes a share)",
+					vmm->min_memory_mib, vmm->name);
 		if (find(accels, o->accel) < 0) {
 			accel_choices(names, sizeof(names));
 			return fail_choice(err, errlen, names, "unknown --accel '%s'", o->accel);
@@ -916,19 +911,20 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 			}
 		}
 		if (o->vsock && o->no_vsock)
-			return fail(err, errlen, "--vsock and --no-vsock contradict each other");
+			return err_fail(err, errlen,
+					"--vsock and --no-vsock contradict each other");
 		if (o->init && !o->root.source)
-			return fail(err, errlen,
-				    "--init needs --rootfs: the initramfs has no "
-				    "other init");
+			return err_fail(err, errlen,
+					"--init needs --rootfs: the initramfs has no "
+					"other init");
 	}
 	if (cmd == OPTS_START && !o->name)
-		return fail(err, errlen, "wisp start needs --name NAME");
+		return err_fail(err, errlen, "wisp start needs --name NAME");
 	if (cmd == OPTS_START && o->argc > 0)
-		return fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec",
-			    o->argv[0]);
+		return err_fail(err, errlen, "wisp start takes no command ('%s'): use wisp exec",
+				o->argv[0]);
 	if (cmd == OPTS_EXEC && o->argc == 0)
-		return fail(err, errlen, "wisp exec needs a command");
+		return err_fail(err, errlen, "wisp exec needs a command");
 	return 0;
 }
 
@@ -948,8 +944,8 @@ int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, ch
 		if (!(r->cmds & OPTS_FOR(cmd))) {
 			char opt[64];
 			given_as(c, opt, sizeof(opt));
-			return fail(err, errlen, "option '%s' does not apply to wisp %s", opt,
-				    cmd_names[cmd]);
+			return err_fail(err, errlen, "option '%s' does not apply to wisp %s", opt,
+					cmd_names[cmd]);
 		}
 		if (r->parse(r, optarg, o, err, errlen) < 0)
 			return -1;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "err_text.h"
 #include "rootfs.h"
 
 /* Filesystems that hold no data of the host's files, but its kernel's and
@@ -40,20 +40,6 @@ static const char *const pseudo_dirs[] = { "/proc", "/sys", "/dev", "/run", NULL
 
 #define BLANK "/blank"
 #define BLANK_FILE BLANK "/f"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = saved;
-	return -1;
-}
 
 /* Decodes mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
 static void unescape(char *s)
@@ -226,27 +212,28 @@ static int private_namespace(char *err, size_t errlen)
 {
 	if (geteuid() == 0) {
 		if (unshare(CLONE_NEWNS) < 0)
-			return fail(err, errlen, "unshare a mount namespace: %s", strerror(errno));
+			return err_fail(err, errlen, "unshare a mount namespace: %s",
+					strerror(errno));
 	} else {
 		char map[64];
 		uid_t uid = geteuid();
 		gid_t gid = getegid();
 		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-			return fail(err, errlen, "unshare a user and mount namespace: %s",
-				    strerror(errno));
+			return err_fail(err, errlen, "unshare a user and mount namespace: %s",
+					strerror(errno));
 		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
 		if (write_file("/proc/self/setgroups", "deny") < 0 ||
 		    write_file("/proc/self/uid_map", map) < 0)
-			return fail(err, errlen, "map the user namespace's uid: %s",
-				    strerror(errno));
+			return err_fail(err, errlen, "map the user namespace's uid: %s",
+					strerror(errno));
 		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
 		if (write_file("/proc/self/gid_map", map) < 0)
-			return fail(err, errlen, "map the user namespace's gid: %s",
-				    strerror(errno));
+			return err_fail(err, errlen, "map the user namespace's gid: %s",
+					strerror(errno));
 	}
 	/* Nothing done here may reach the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return fail(err, errlen, "make / private: %s", strerror(errno));
+		return err_fail(err, errlen, "make / private: %s", strerror(errno));
 	return 0;
 }
 
@@ -257,22 +244,22 @@ static int make_staging(const char *staging, char *err, size_t errlen)
 	unsigned long safe = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (mount("wisp-stage", staging, "tmpfs", safe, "mode=0755,size=64k,nr_inodes=16") < 0 ||
 	    mount(NULL, staging, NULL, MS_UNBINDABLE, NULL) < 0)
-		return fail(err, errlen, "mount a tmpfs on %s: %s", staging, strerror(errno));
+		return err_fail(err, errlen, "mount a tmpfs on %s: %s", staging, strerror(errno));
 	snprintf(path, sizeof(path), "%s" ROOT_STAGE_TREE, staging);
 	if (mkdir(path, 0755) < 0)
-		return fail(err, errlen, "mkdir %s: %s", path, strerror(errno));
+		return err_fail(err, errlen, "mkdir %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s" BLANK, staging);
 	if (mkdir(path, 0755) < 0 ||
 	    mount("wisp-blank", path, "tmpfs", safe, "mode=0755,size=4k,nr_inodes=4") < 0 ||
 	    mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0)
-		return fail(err, errlen, "mount a tmpfs on %s: %s", path, strerror(errno));
+		return err_fail(err, errlen, "mount a tmpfs on %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s" BLANK_FILE, staging);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (fd < 0 || close(fd) < 0)
-		return fail(err, errlen, "create %s: %s", path, strerror(errno));
+		return err_fail(err, errlen, "create %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s" BLANK, staging);
 	if (mount(NULL, path, NULL, MS_REMOUNT | MS_RDONLY | safe, NULL) < 0)
-		return fail(err, errlen, "make %s read-only: %s", path, strerror(errno));
+		return err_fail(err, errlen, "make %s read-only: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -283,7 +270,7 @@ static int make_readonly(const char *point, char *err, size_t errlen)
 {
 	struct statvfs sv;
 	if (statvfs(point, &sv) < 0)
-		return fail(err, errlen, "statvfs %s: %s", point, strerror(errno));
+		return err_fail(err, errlen, "statvfs %s: %s", point, strerror(errno));
 	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
 	if (sv.f_flag & ST_NOSUID)
 		flags |= MS_NOSUID;
@@ -292,7 +279,7 @@ static int make_readonly(const char *point, char *err, size_t errlen)
 	if (sv.f_flag & ST_NOEXEC)
 		flags |= MS_NOEXEC;
 	if (mount(NULL, point, NULL, flags, NULL) < 0)
-		return fail(err, errlen, "make %s read-only: %s", point, strerror(errno));
+		return err_fail(err, errlen, "make %s read-only: %s", point, strerror(errno));
 	return 0;
 }
 
@@ -306,13 +293,13 @@ static int cover(const char *staging, const char *point, int dir, char *err, siz
 		if (mount("wisp-blank", point, "tmpfs",
 			  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			  "mode=0555,size=4k,nr_inodes=2") < 0)
-			return fail(err, errlen, "cover %s: %s", point, strerror(errno));
+			return err_fail(err, errlen, "cover %s: %s", point, strerror(errno));
 		return 0;
 	}
 	char blank[ROOTFS_PATH_MAX + 32];
 	snprintf(blank, sizeof(blank), "%s%s", staging, BLANK_FILE);
 	if (mount(blank, point, NULL, MS_BIND, NULL) < 0)
-		return fail(err, errlen, "cover %s: %s", point, strerror(errno));
+		return err_fail(err, errlen, "cover %s: %s", point, strerror(errno));
 	return make_readonly(point, err, errlen);
 }
 
@@ -328,10 +315,10 @@ static int settle(const char *staging, const char *tree, const struct mountinfo_
 		/* Under a mount covered already: out of reach, as it should be. */
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
-		return fail(err, errlen, "stat %s: %s", e->point, strerror(errno));
+		return err_fail(err, errlen, "stat %s: %s", e->point, strerror(errno));
 	}
 	if (!(stx.stx_mask & STATX_MNT_ID))
-		return fail(err, errlen, "stat %s: the kernel gives no mount ID", e->point);
+		return err_fail(err, errlen, "stat %s: the kernel gives no mount ID", e->point);
 	if (stx.stx_mnt_id != (unsigned long long)e->id)
 		return 0;
 	if (root_stage_hides(*rel ? rel : "/", e->fstype))
@@ -351,7 +338,7 @@ static int cover_dir(const char *staging, const char *tree, const char *dir, cha
 	if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
 	if (lstat(path, &st) < 0)
-		return fail(err, errlen, "stat %s: %s", path, strerror(errno));
+		return err_fail(err, errlen, "stat %s: %s", path, strerror(errno));
 	return S_ISDIR(st.st_mode) ? cover(staging, path, 1, err, errlen) : 0;
 }
 
@@ -364,22 +351,22 @@ int root_stage_build(const char *source, const char *staging, char *err, size_t 
 	/* Recursive: a user namespace may not bind a mount without the
 	 * mounts locked on it; what must not be seen is covered below. */
 	if (mount(source, tree, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(err, errlen, "bind %s on %s: %s", source, tree, strerror(errno));
+		return err_fail(err, errlen, "bind %s on %s: %s", source, tree, strerror(errno));
 	char *info = read_mountinfo();
 	if (!info)
-		return fail(err, errlen, "read /proc/self/mountinfo: %s", strerror(errno));
+		return err_fail(err, errlen, "read /proc/self/mountinfo: %s", strerror(errno));
 	int rc = 0, n = 0;
 	char *save;
 	for (char *line = strtok_r(info, "\n", &save); line && rc == 0;
 	     line = strtok_r(NULL, "\n", &save)) {
 		struct mountinfo_entry e;
 		if (mountinfo_parse_line(line, &e) < 0) {
-			rc = fail(err, errlen, "/proc/self/mountinfo: cannot read the line '%.80s'",
-				  line);
+			rc = err_fail(err, errlen,
+				      "/proc/self/mountinfo: cannot read the line '%.80s'", line);
 		} else if (within(e.point, tree)) {
 			if (++n > ROOT_STAGE_MOUNTS)
-				rc = fail(err, errlen, "%s has more than %d mounts", source,
-					  ROOT_STAGE_MOUNTS);
+				rc = err_fail(err, errlen, "%s has more than %d mounts", source,
+					      ROOT_STAGE_MOUNTS);
 			else
 				rc = settle(staging, tree, &e, err, errlen);
 		}
@@ -389,6 +376,6 @@ int root_stage_build(const char *source, const char *staging, char *err, size_t 
 		rc = cover_dir(staging, tree, pseudo_dirs[i], err, errlen);
 	if (rc == 0 && mount(NULL, staging, NULL,
 			     MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		rc = fail(err, errlen, "make %s read-only: %s", staging, strerror(errno));
+		rc = err_fail(err, errlen, "make %s read-only: %s", staging, strerror(errno));
 	return rc;
 }

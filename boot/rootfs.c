@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "err_text.h"
+
 /* Where each superblock keeps its magic number (little-endian). */
 #define EXT4_MAGIC_AT (1024 + 56) /* s_magic of the superblock at 1024 */
 #define EXT4_MAGIC 0xEF53u
@@ -20,18 +21,6 @@
 #define EROFS_MAGIC 0xE0F5E1E2u
 #define SQUASHFS_MAGIC_AT 0
 #define SQUASHFS_MAGIC 0x73717368u /* "hsqs" */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint32_t le(const unsigned char *buf, size_t at, size_t bytes)
 {
@@ -127,14 +116,14 @@ static int classify(struct rootfs *r, char *err, size_t errlen)
 	if (!real || stat(real, &st) < 0) {
 		int saved = errno;
 		free(real);
-		return fail(err, errlen, "--rootfs %s: %s", r->source, strerror(saved));
+		return err_fail(err, errlen, "--rootfs %s: %s", r->source, strerror(saved));
 	}
 	int fits = strlen(real) < sizeof(r->path);
 	if (fits)
 		strcpy(r->path, real);
 	free(real);
 	if (!fits)
-		return fail(err, errlen, "--rootfs %s: its real path is too long", r->source);
+		return err_fail(err, errlen, "--rootfs %s: its real path is too long", r->source);
 	if (!strcmp(r->source, "host"))
 		r->kind = ROOTFS_HOST;
 	else if (S_ISDIR(st.st_mode))
@@ -142,8 +131,8 @@ static int classify(struct rootfs *r, char *err, size_t errlen)
 	else if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
 		r->kind = ROOTFS_IMAGE;
 	else
-		return fail(err, errlen, "--rootfs %s: neither a directory nor an image file",
-			    r->source);
+		return err_fail(err, errlen, "--rootfs %s: neither a directory nor an image file",
+				r->source);
 	return 0;
 }
 
@@ -159,30 +148,31 @@ int rootfs_check(struct rootfs *r, int needs_shell, char *err, size_t errlen)
 	const char *rw = r->rw ? ":rw" : "";
 	if (rootfs_is_tree(r)) {
 		if (r->rw)
-			return fail(err, errlen,
-				    "--rootfs %s:rw: %s is shared read-only (writes go to an "
-				    "overlay); :rw is for ext4 images",
-				    r->source,
-				    r->kind == ROOTFS_HOST ? "the host's root" : "a directory");
+			return err_fail(err, errlen,
+					"--rootfs %s:rw: %s is shared read-only (writes go to an "
+					"overlay); :rw is for ext4 images",
+					r->source,
+					r->kind == ROOTFS_HOST ? "the host's root" : "a directory");
 		if (access(r->path, R_OK | X_OK) < 0)
-			return fail(err, errlen, "--rootfs %s: %s", r->source, strerror(errno));
+			return err_fail(err, errlen, "--rootfs %s: %s", r->source, strerror(errno));
 		if (needs_shell && !has_shell(r->path))
-			return fail(err, errlen,
-				    "--rootfs %s: no executable /bin/sh in it for a shell: give a "
-				    "command or --init",
-				    r->source);
+			return err_fail(
+				err, errlen,
+				"--rootfs %s: no executable /bin/sh in it for a shell: give a "
+				"command or --init",
+				r->source);
 		return 0;
 	}
 	if (probe_image(r, &r->fstype) < 0)
-		return fail(err, errlen, "--rootfs %s%s: %s", r->source, rw, strerror(errno));
+		return err_fail(err, errlen, "--rootfs %s%s: %s", r->source, rw, strerror(errno));
 	if (r->fstype == ROOTFS_FS_UNKNOWN)
-		return fail(err, errlen, "--rootfs %s: not an ext4, erofs or squashfs image",
-			    r->source);
+		return err_fail(err, errlen, "--rootfs %s: not an ext4, erofs or squashfs image",
+				r->source);
 	if (r->rw && r->fstype != ROOTFS_FS_EXT4)
-		return fail(err, errlen,
-			    "--rootfs %s:rw: a %s image is read-only; only ext4 can be written "
-			    "through",
-			    r->source, rootfs_fstype_name(r->fstype));
+		return err_fail(err, errlen,
+				"--rootfs %s:rw: a %s image is read-only; only ext4 can be written "
+				"through",
+				r->source, rootfs_fstype_name(r->fstype));
 	return 0;
 }
 
