@@ -21,6 +21,7 @@
 #include "log.h"
 #include "session.h"
 #include "spawn.h"
+#include "supervise.h"
 #include "timesync.h"
 #include "trace.h"
 #include "vm_sockets.h"
@@ -347,14 +348,7 @@ pid_t agent_start(const void *notice, size_t notice_len)
 		/* Who ends the VM when asked: PID 1, or the process beside a
 		 * distro's init that does wisp-init's work (handoff.h). */
 		pid_t boss = getppid();
-		/* PID 1's handlers would make the agent deaf to the SIGTERM of a
-		 * shutdown: back to the defaults. */
-		for (int sig = 1; sig < NSIG; sig++)
-			if (sig != SIGKILL && sig != SIGSTOP)
-				signal(sig, SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		signals_reset();
 		/* Nothing of PID 1's but the console on 0-2: its signalfd, timers
 		 * and port are not the agent's, nor its commands'. */
 		if (listener != AGENT_LISTEN_FD) {

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "rootfs.h"
+#include "supervise.h"
 
 #define READY_FILE "/run/wisp/ready"
 /* systemd's own test that it runs the system: sd_booted(3). */
@@ -36,12 +37,7 @@ static void sleep_ms(int ms)
  * environment a kernel would give it. */
 static _Noreturn void become_init(const struct config *c)
 {
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signals_reset();
 	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
 	if (fd >= 0) {
 		for (int i = 0; i < 3; i++)
@@ -102,9 +98,7 @@ static int ask_systemd(void)
 		return -1;
 	}
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		signals_reset();
 		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (dup2(out[1], STDOUT_FILENO) < 0 || (null >= 0 && dup2(null, STDERR_FILENO) < 0))
 			_exit(126);

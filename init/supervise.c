@@ -86,6 +86,16 @@ int signals_setup(void)
 	return fd;
 }
 
+void signals_reset(void)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static void arm_timer(struct pid1 *p, int ms)
 {
 	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };

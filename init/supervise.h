@@ -14,6 +14,11 @@
  * before spawning anything, so no SIGCHLD is lost. */
 int signals_setup(void);
 
+/* What a process forked from PID 1 does before it runs anything else:
+ * every disposition back to the default, nothing blocked, so that PID 1's
+ * handling does not make it deaf to a shutdown's SIGTERM. */
+void signals_reset(void);
+
 /* Runs until power-off; never returns. */
 _Noreturn void supervise(const struct config *c, int sigfd, int console_fd, struct session *s,
 			 struct command *cmd, struct trace *trace, pid_t agent);
