@@ -193,6 +193,21 @@ def test_root_is_the_image_and_takes_writes_in_an_overlay(kind, roots):
     assert_no_leftovers(r)
 
 
+def _shmem_kib(r):
+    assert r.returncode == 0, r
+    return int(r.stdout.split()[1])
+
+
+def test_initramfs_is_freed_after_the_switch(roots):
+    # The initramfs is a tmpfs: its files (busybox, wisp-init) are Shmem
+    # until the switch deletes them; the overlay's upper layer is nearly
+    # empty. Without the delete the two would be alike.
+    before = _shmem_kib(run("--", "grep", "^Shmem:", "/proc/meminfo"))
+    after = _shmem_kib(run("--rootfs", roots.source("squashfs"), "--", "grep", "^Shmem:", "/proc/meminfo"))
+    busybox_kib = os.path.getsize("/bin/busybox") // 1024
+    assert before - after > busybox_kib // 2, (before, after, busybox_kib)
+
+
 def test_rw_ext4_image_keeps_a_file_written_just_before_exit(roots, tmp_path):
     img = tmp_path / "rw.ext4"
     shutil.copyfile(roots.source("ext4"), img)
