@@ -88,10 +88,13 @@ static _Noreturn void end_vm_once_host_hangs_up(int fd, pid_t boss)
 	_exit(0);
 }
 
+/* The command's exec pipe (spawn.h), beside the session's own fds. */
+enum { TAG_LOADED = TAG_OWNER + 1 };
+
 /* Runs one command for one connection, relaying its stdio; never returns. */
 static _Noreturn void run_exec(int fd, struct config *cfg, pid_t boss)
 {
-	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
+	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
 	struct session s;
 	sigset_t set;
 	sigemptyset(&set);
@@ -124,6 +127,11 @@ static _Noreturn void run_exec(int fd, struct config *cfg, pid_t boss)
 	trace_mark(&trace, "spawned");
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_OWNER };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
+	struct epoll_event loaded = { .events = EPOLLIN, .data.u32 = TAG_LOADED };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, cmd.exec_fd, &loaded) < 0) {
+		close(cmd.exec_fd);
+		cmd.exec_fd = -1;
+	}
 	int status = 0, exited = 0, reported = 0;
 	long long deadline = 0, kill_at = 0;
 	for (;;) {
@@ -163,6 +171,12 @@ static _Noreturn void run_exec(int fd, struct config *cfg, pid_t boss)
 		int timeout = wake ? (int)(wake > now ? wake - now : 0) + 1 : -1;
 		int n = epoll_wait(epfd, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == TAG_LOADED) {
+				trace_mark(&trace, "loaded");
+				close(cmd.exec_fd); /* closing drops it from the epoll set */
+				cmd.exec_fd = -1;
+				continue;
+			}
 			if (evs[i].data.u32 != TAG_OWNER) {
 				session_event(&s, evs[i].data.u32, evs[i].events);
 				continue;

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	static struct session session;
 	static struct trace trace;
-	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
+	struct command cmd = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
 
 	if (getpid() != 1) {
 		fprintf(stderr, "wisp-init: must run as PID 1\n");

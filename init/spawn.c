@@ -119,7 +119,15 @@ int spawn_command(const struct config *c, int console_fd, struct command *cmd)
 	/* child[i] is the command's fd i; parent[i] PID 1's end of it. */
 	int child[3] = { -1, -1, -1 }, parent[3] = { -1, -1, -1 };
 	int pty_slave = -1;
-	*cmd = (struct command){ .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
+	*cmd = (struct command){
+		.pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .exec_fd = -1
+	};
+	/* The child holds the write end until exec closes it (O_CLOEXEC). */
+	int exec_pipe[2];
+	if (pipe2(exec_pipe, O_CLOEXEC) < 0) {
+		log_warn("pipe: %s", strerror(errno));
+		return -1;
+	}
 
 	if (console_fd >= 0) {
 		child[0] = child[1] = child[2] = console_fd;
@@ -155,6 +163,8 @@ int spawn_command(const struct config *c, int console_fd, struct command *cmd)
 	}
 	if (cmd->pid == 0)
 		child_exec(c, child, pty_slave);
+	close(exec_pipe[1]);
+	cmd->exec_fd = exec_pipe[0];
 
 	if (console_fd < 0)
 		close_all(child, c->tty ? 1 : 3);
@@ -172,6 +182,7 @@ int spawn_command(const struct config *c, int console_fd, struct command *cmd)
 	return 0;
 
 fail:
+	close_all(exec_pipe, 2);
 	if (console_fd < 0) {
 		close_all(child, c->tty ? 1 : 3);
 		close_all(parent, 3);

@@ -14,6 +14,10 @@ struct command {
 	int out_fd; /* its stdout (or the pty), or -1 */
 	int err_fd; /* its stderr, or -1 (a tty merges it into out_fd) */
 	int is_pty;
+	/* Hangs up when the command's execve is done (the kernel loaded it;
+	 * what runs next is ld.so, libc and the program) or failed; -1 if
+	 * none. Its owner watches it for the trace's "loaded", then closes it. */
+	int exec_fd;
 };
 
 /* console_fd >= 0 makes the console the command's stdio (no relay).

@@ -31,7 +31,7 @@
  * that grace and report its status; PID 1 waits for them a little longer. */
 #define SERVE_GRACE_MS (SHUTDOWN_GRACE_MS + 2000)
 
-enum { TAG_SIGNAL = TAG_OWNER, TAG_TIMER, TAG_TIMESYNC };
+enum { TAG_SIGNAL = TAG_OWNER, TAG_TIMER, TAG_TIMESYNC, TAG_LOADED };
 
 enum phase {
 	RUNNING,     /* the command runs */
@@ -312,6 +312,8 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 		p.how = WIRE_SETUP; /* it never started: the status is 125 */
 	add_fd(p.epfd, sigfd, TAG_SIGNAL);
 	add_fd(p.epfd, p.timerfd, TAG_TIMER);
+	if (cmd->exec_fd >= 0)
+		add_fd(p.epfd, cmd->exec_fd, TAG_LOADED);
 	int timesync_fd = timesync_timer(c);
 	if (timesync_fd >= 0)
 		add_fd(p.epfd, timesync_fd, TAG_TIMESYNC);
@@ -328,6 +330,10 @@ void supervise(const struct config *c, int sigfd, int console_fd, struct session
 			uint32_t tag = ev[i].data.u32;
 			if (tag == TAG_SIGNAL) {
 				on_signals(&p);
+			} else if (tag == TAG_LOADED) {
+				trace_mark(trace, "loaded");
+				close(cmd->exec_fd); /* and out of the epoll set */
+				cmd->exec_fd = -1;
 			} else if (tag == TAG_TIMESYNC) {
 				timesync_tick(timesync_fd, c, p.phase == RUNNING);
 			} else if (tag == TAG_TIMER) {

@@ -200,8 +200,8 @@ def test_killed_launcher_leaves_no_vmm():
 
 
 @pytest.mark.parametrize("path,steps", [
-    ("vsock", ["init", "mounted", "channel", "shares", "agent", "exec", "spawned", "exited"]),
-    ("virtio", ["init", "mounted", "channel", "shares", "spawned", "exited", "reported"])])
+    ("vsock", ["init", "mounted", "channel", "shares", "agent", "exec", "spawned", "loaded", "exited"]),
+    ("virtio", ["init", "mounted", "channel", "shares", "spawned", "loaded", "exited", "reported"])])
 def test_trace_follows_the_output_and_json_is_ordered(tmp_path, path, steps):
     import json
     out = tmp_path / "trace.json"
