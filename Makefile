@@ -24,7 +24,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 # folders (in this order: it decides the bytes); the unit tests and fuzz
 # targets take the parts they exercise, which the products contain too.
 WIRE_CORE := common/wire.c common/base64.c common/queue.c
-COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c
+COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c common/mount_escape.c
 INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
 WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c common/unix_sock.c
@@ -143,9 +143,9 @@ $(OUT)/unit/test_kcmdline: $(call objs,san,$(KCMDLINE_CORE))
 $(OUT)/unit/test_vsock: $(call objs,san,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/unit/test_clock: $(call objs,san,$(CLOCK_CORE))
 $(OUT)/unit/test_outcome: $(call objs,san,boot/outcome.c)
-$(OUT)/unit/test_mounts: $(call objs,san,init/mounts.c init/log.c)
+$(OUT)/unit/test_mounts: $(call objs,san,common/mount_escape.c)
 $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
-$(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c)
+$(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c common/mount_escape.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)

@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../common/mount_escape.h"
 #include "err_text.h"
 #include "rootfs.h"
 
@@ -40,22 +41,6 @@ static const char *const pseudo_dirs[] = { "/proc", "/sys", "/dev", "/run", NULL
 
 #define BLANK "/blank"
 #define BLANK_FILE BLANK "/f"
-
-/* Decodes mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
-static void unescape(char *s)
-{
-	char *out = s;
-	for (char *in = s; *in; in++) {
-		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
-		    in[3] >= '0' && in[3] <= '7') {
-			*out++ = (char)((in[1] - '0') << 6 | (in[2] - '0') << 3 | (in[3] - '0'));
-			in += 3;
-		} else {
-			*out++ = *in;
-		}
-	}
-	*out = '\0';
-}
 
 /* The next space-separated field of *s, NUL-terminated; NULL at the end. */
 static char *field(char **s)
@@ -101,8 +86,8 @@ int mountinfo_parse_line(char *line, struct mountinfo_entry *e)
 			e->fstype = field(&s);
 			if (!e->fstype || !*e->fstype)
 				return -1;
-			unescape(e->point);
-			unescape(e->fstype);
+			mount_unescape(e->point);
+			mount_unescape(e->fstype);
 			return 0;
 		}
 	}
@@ -112,10 +97,8 @@ int mountinfo_parse_line(char *line, struct mountinfo_entry *e)
 /* Whether path is dir or below it. */
 static int within(const char *path, const char *dir)
 {
-	size_t n = strlen(dir);
-	if (n == 1 && dir[0] == '/')
-		return path[0] == '/';
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+	const char *rest;
+	return rootfs_below(path, dir, &rest);
 }
 
 int root_stage_hides(const char *rel, const char *fstype)

@@ -176,8 +176,7 @@ int rootfs_check(struct rootfs *r, int needs_shell, char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether path is dir or below it; the rest of path (after dir) in *rest. */
-static int below(const char *path, const char *dir, const char **rest)
+int rootfs_below(const char *path, const char *dir, const char **rest)
 {
 	size_t n = strlen(dir);
 	while (n > 1 && dir[n - 1] == '/')
@@ -199,7 +198,7 @@ static int guest_owned(const char *path)
 	static const char *const dirs[] = { "/tmp", "/run", "/dev", "/proc", "/sys" };
 	const char *rest;
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (below(path, dirs[i], &rest))
+		if (rootfs_below(path, dirs[i], &rest))
 			return 1;
 	return 0;
 }
@@ -211,7 +210,7 @@ int rootfs_workdir(const char *cwd, const struct rootfs_mapping *maps, size_t n,
 	const char *best_rest = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *rest;
-		if (below(cwd, maps[i].host, &rest) &&
+		if (rootfs_below(cwd, maps[i].host, &rest) &&
 		    (!best || strlen(maps[i].host) > strlen(best->host))) {
 			best = &maps[i];
 			best_rest = rest;

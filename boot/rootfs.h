@@ -41,6 +41,9 @@ int rootfs_is_tree(const struct rootfs *r);
  * with one line in err. */
 int rootfs_check(struct rootfs *r, int needs_shell, char *err, size_t errlen);
 
+/* Whether path is dir or below it; the rest of path (after dir) in *rest. */
+int rootfs_below(const char *path, const char *dir, const char **rest);
+
 /* A host directory shared with the guest, for rootfs_workdir(). */
 struct rootfs_mapping {
 	const char *host;  /* resolved */

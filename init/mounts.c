@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "../common/mount_escape.h"
 #include "log.h"
 
 struct basic_mount {
@@ -66,21 +67,6 @@ static int memory_only(const char *type)
 	return 0;
 }
 
-void mounts_unescape(char *path)
-{
-	char *out = path;
-	for (const char *in = path; *in; in++) {
-		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
-		    in[3] >= '0' && in[3] <= '7') {
-			*out++ = (char)((in[1] - '0') << 6 | (in[2] - '0') << 3 | (in[3] - '0'));
-			in += 3;
-		} else {
-			*out++ = *in;
-		}
-	}
-	*out = '\0';
-}
-
 void unmount_all(void)
 {
 	FILE *f = fopen("/proc/self/mounts", "re");
@@ -95,7 +81,7 @@ void unmount_all(void)
 		char target[256], type[32];
 		if (sscanf(line, "%*s %255s %31s", target, type) == 2 && strcmp(target, "/") &&
 		    !memory_only(type)) {
-			mounts_unescape(target);
+			mount_unescape(target);
 			strcpy(targets[n++], target);
 		}
 	}

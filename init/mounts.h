@@ -9,8 +9,4 @@ void mount_basics(void);
  * after a sync; the initramfs root and memory-only filesystems stay. */
 void unmount_all(void);
 
-/* Undoes /proc/self/mounts' octal escapes (\040 for a space, \011, \012,
- * \134) in place, so that the path can be handed to umount2(). */
-void mounts_unescape(char *path);
-
 #endif

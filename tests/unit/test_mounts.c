@@ -1,13 +1,13 @@
 /* Unit tests of how PID 1 reads mount points back from /proc/self/mounts
- * (init/mounts.c): escaped paths are unescaped before umount2(). */
-#include "../../init/mounts.h"
+ * (common/mount_escape.c): escaped paths are unescaped before umount2(). */
+#include "../../common/mount_escape.h"
 #include "check.h"
 
 static void unescaped(const char *in, const char *want)
 {
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", in);
-	mounts_unescape(buf);
+	mount_unescape(buf);
 	CHECK_STR(buf, want);
 }
 
