@@ -5,11 +5,12 @@ shared 2-core machine under TCG are noisy; the ratios within one run are
 what count.
 
 Writes OUT/bench/results.json and OUT/bench/boot.svg, prints a table; the
---rootfs boots are bench/rootfs.py's (also runnable alone).
+--rootfs boots are bench/rootfs.py's, the workloads on the host's root
+across volume sharing options bench/workload.py's (both runnable alone).
 Environment: BENCH_RUNS (boots per system, default 10), BENCH_FS_RUNS
-(default 3), BENCH_DENSITY (VMs at once, default 20), BENCH_EXEC_MIB
-(default 64), SOAK_BOOTS (default 500; 0 skips the soak),
-BENCH_DEBIAN_KERNEL (a bzImage to use instead of fetching Debian's)."""
+(default 3), BENCH_WORKLOAD_RUNS (default 3), BENCH_DENSITY (VMs at once,
+default 20), BENCH_EXEC_MIB (default 64), SOAK_BOOTS (default 500; 0
+skips the soak), BENCH_DEBIAN_KERNEL (a bzImage to use instead of fetching Debian's)."""
 import argparse
 import base64
 import json
@@ -29,6 +30,7 @@ import proc
 import rootfs
 import soak
 import svg
+import workload
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -682,6 +684,8 @@ def report(res):
                             ex["stdin_to_stdout_mib"]))
     if res.get("rootfs"):
         lines += [""] + rootfs.table(res["rootfs"])
+    if res.get("workload"):
+        lines += [""] + workload.table(res["workload"])
     if res.get("soak"):
         lines.append(soak.describe(res["soak"]))
     return "\n".join(lines)
@@ -771,6 +775,8 @@ def measure(b, res, soak_boots):
     res["exec"] = b.exec_latency()
     res["rootfs"] = rootfs.measure(b.out, b.runs, b.tag, say)
     b.problems += rootfs.problems(res["rootfs"])
+    res["workload"] = workload.measure(b.out, max(1, env_int("BENCH_WORKLOAD_RUNS", 3)), b.tag, say)
+    b.problems += workload.problems(res["workload"])
     if soak_boots > 0:
         say("bench: soak, %d boots with 2 CPU hogs (SOAK_BOOTS=N to change, 0 to skip)" % soak_boots)
         res["soak"] = soak.soak(b.wisp, soak_boots, b.tag, say)
