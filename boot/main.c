@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/fd.h"
+#include "image_cmd.h"
 #include "loop.h"
 #include "msg.h"
 #include "options.h"
@@ -27,6 +28,7 @@ static const char usage[] =
 	"       wisp exec NAME [OPTIONS] [--] COMMAND...    run COMMAND in it\n"
 	"       wisp stop NAME [--timeout SECONDS]          shut it down in order\n"
 	"       wisp ps                                    list the running VMs\n"
+	"       wisp image build|verify|ls|rm ...           reproducible Debian roots for --rootfs\n"
 	"       wisp help                                  this text (wisp COMMAND --help: more)\n";
 
 /* How long `stop` waits for the VM to end, unless --timeout says otherwise
@@ -76,6 +78,20 @@ static void default_workdir(struct run_opts *o)
 static int prepare_root(enum opts_cmd cmd, struct run_opts *o)
 {
 	char err[ROOTFS_PATH_MAX + 200];
+	/* A name of a built image (or debian:SUITE, built now) boots that image. */
+	if (o->root.source && strcmp(o->root.source, "host")) {
+		char image[ROOTFS_PATH_MAX];
+		int named = image_rootfs_name(o->root.source, image, sizeof(image), err,
+					      sizeof(err));
+		if (named < 0) {
+			if (err[0])
+				msg_warn("%s", err);
+			return -1;
+		}
+		if (named)
+			snprintf(o->root.source_buf, sizeof(o->root.source_buf), "%s", image);
+		o->root.source = o->root.source_buf;
+	}
 	int needs_shell = cmd == OPTS_RUN && o->argc == 0 && !o->init;
 	if (rootfs_check(&o->root, needs_shell, err, sizeof(err)) < 0) {
 		msg_warn("%s", err);
@@ -362,11 +378,8 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = { { "run", cmd_run },
-		     { "start", cmd_start },
-		     { "exec", cmd_exec },
-		     { "stop", cmd_stop },
-		     { "ps", cmd_ps } };
+	} cmds[] = { { "run", cmd_run },   { "start", cmd_start }, { "exec", cmd_exec },
+		     { "stop", cmd_stop }, { "ps", cmd_ps },       { "image", cmd_image } };
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_LAUNCHER;
