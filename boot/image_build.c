@@ -20,7 +20,7 @@
 
 /* Bumped when a change here changes the bytes a spec gives: part of
  * every cache key. */
-#define RECIPE_VERSION 1
+#define RECIPE_VERSION 2
 #define LOG_MAX (16 << 20) /* what is read back of a tool's log */
 #define DEFAULT_MIRROR "http://deb.debian.org/debian"
 #define DEFAULT_SECURITY "http://deb.debian.org/debian-security"
@@ -72,6 +72,9 @@ struct build {
 	char entry[PATH_MAX]; /* the finished entry, before it moves */
 	char sources[3][1200];
 	int nsources;
+	/* SOURCE_DATE_EPOCH: the spec's, else the newest pinned package's,
+	 * which the pins decide: a lock need not (and does not) fix it. */
+	long long epoch;
 	char *err;
 	size_t errlen;
 };
@@ -282,7 +285,7 @@ static int rolling(const char *suite)
 static int resolve_mirrors(struct build *b)
 {
 	struct image_spec *s = b->s;
-	char uri[1024], suite[128], host[64] = "";
+	char uri[1024], host[64] = "";
 	char *osr = read_text("/etc/os-release", 65536);
 	if (osr)
 		os_release_codename(osr, host, sizeof(host));
@@ -297,6 +300,7 @@ static int resolve_mirrors(struct build *b)
 	}
 	if (!s->security) {
 		const char *v = DEFAULT_SECURITY;
+		char suite[128];
 		snprintf(suite, sizeof(suite), "%s-security", s->suite);
 		if (rolling(s->suite))
 			v = "none";
@@ -351,7 +355,7 @@ struct argv_buf {
 	int n;
 };
 
-static void arg(struct argv_buf *a, const char *s)
+static void push_arg(struct argv_buf *a, const char *s)
 {
 	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
 		a->v[a->n++] = (char *)s;
@@ -371,16 +375,16 @@ static int resolve_packages(struct build *b)
 	char variant[64];
 	snprintf(variant, sizeof(variant), "--variant=%s", s->variant);
 	struct argv_buf a = { .n = 0 };
-	arg(&a, "mmdebstrap");
-	arg(&a, "--simulate");
-	arg(&a, "--verbose");
-	arg(&a, variant);
+	push_arg(&a, "mmdebstrap");
+	push_arg(&a, "--simulate");
+	push_arg(&a, "--verbose");
+	push_arg(&a, variant);
 	if (include)
-		arg(&a, include);
-	arg(&a, s->suite);
-	arg(&a, "/dev/null");
+		push_arg(&a, include);
+	push_arg(&a, s->suite);
+	push_arg(&a, "/dev/null");
 	for (int i = 0; i < b->nsources; i++)
-		arg(&a, b->sources[i]);
+		push_arg(&a, b->sources[i]);
 	char tmpdir[PATH_MAX + 8];
 	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
 	char *env[] = { tmpdir, NULL };
@@ -503,15 +507,15 @@ static int fetch_packages(struct build *b)
 	snprintf(hook, sizeof(hook), "--extract-hook=sync-out /var/cache/apt/archives %s", fetched);
 	char *include = include_arg(b->s, 1);
 	struct argv_buf a = { .n = 0 };
-	arg(&a, "mmdebstrap");
-	arg(&a, "--variant=extract");
-	arg(&a, "--skip=download/empty");
-	arg(&a, include);
-	arg(&a, hook);
-	arg(&a, b->s->suite);
-	arg(&a, "/dev/null");
+	push_arg(&a, "mmdebstrap");
+	push_arg(&a, "--variant=extract");
+	push_arg(&a, "--skip=download/empty");
+	push_arg(&a, include);
+	push_arg(&a, hook);
+	push_arg(&a, b->s->suite);
+	push_arg(&a, "/dev/null");
 	for (int i = 0; i < b->nsources; i++)
-		arg(&a, b->sources[i]);
+		push_arg(&a, b->sources[i]);
 	char tmpdir[PATH_MAX + 8];
 	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
 	char *env[] = { tmpdir, NULL };
@@ -539,7 +543,8 @@ static int fetch_packages(struct build *b)
 /* SOURCE_DATE_EPOCH: the spec's, else the newest package's build date. */
 static int resolve_epoch(struct build *b)
 {
-	if (b->s->epoch != IMAGE_EPOCH_AUTO)
+	b->epoch = b->s->epoch;
+	if (b->epoch != IMAGE_EPOCH_AUTO)
 		return 0;
 	long long newest = -1;
 	for (size_t i = 0; i < b->s->npins; i++) {
@@ -557,7 +562,7 @@ static int resolve_epoch(struct build *b)
 		if (t > newest)
 			newest = t;
 	}
-	b->s->epoch = newest;
+	b->epoch = newest;
 	return 0;
 }
 
@@ -693,7 +698,7 @@ static int bootstrap(struct build *b, const char *repo, const char *tar)
 	char files[PATH_MAX + 64], customize[PATH_MAX + 64], finish[PATH_MAX + 64];
 	snprintf(variant, sizeof(variant), "--variant=%s", b->s->variant);
 	snprintf(source, sizeof(source), "deb [trusted=yes] copy://%s ./", repo);
-	snprintf(epoch, sizeof(epoch), "SOURCE_DATE_EPOCH=%lld", b->s->epoch);
+	snprintf(epoch, sizeof(epoch), "SOURCE_DATE_EPOCH=%lld", b->epoch);
 	snprintf(stage, sizeof(stage), "WISP_STAGE=%s", b->stage);
 	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
 	snprintf(files, sizeof(files), "--customize-hook=%s/files.sh", b->stage);
@@ -701,19 +706,19 @@ static int bootstrap(struct build *b, const char *repo, const char *tar)
 	snprintf(finish, sizeof(finish), "--customize-hook=%s/finish.sh", b->stage);
 	char *include = include_arg(b->s, 0);
 	struct argv_buf a = { .n = 0 };
-	arg(&a, "mmdebstrap");
-	arg(&a, variant);
+	push_arg(&a, "mmdebstrap");
+	push_arg(&a, variant);
 	if (include)
-		arg(&a, include);
+		push_arg(&a, include);
 	if (b->s->nfiles)
-		arg(&a, files);
+		push_arg(&a, files);
 	if (b->s->customize)
-		arg(&a, customize);
-	arg(&a, finish);
-	arg(&a, "--format=tar");
-	arg(&a, ""); /* no suite: every package of the repository counts */
-	arg(&a, tar);
-	arg(&a, source);
+		push_arg(&a, customize);
+	push_arg(&a, finish);
+	push_arg(&a, "--format=tar");
+	push_arg(&a, ""); /* no suite: every package of the repository counts */
+	push_arg(&a, tar);
+	push_arg(&a, source);
 	char *env[] = { epoch, stage, tmpdir, NULL };
 	truncate(b->log, 0);
 	int rc = run_checked(b, "mmdebstrap", a.v, env, NULL, -1, -1, NULL);
@@ -770,7 +775,7 @@ static int make_image(struct build *b, const char *tar, const char *image, char 
 {
 	const char *fmt = b->s->format;
 	char epoch[32], uuid[40], tree[PATH_MAX + 8];
-	snprintf(epoch, sizeof(epoch), "%lld", b->s->epoch);
+	snprintf(epoch, sizeof(epoch), "%lld", b->epoch);
 	key_uuid(key, uuid);
 	pathf(tree, sizeof(tree), "%s/tree", b->dir);
 	if (!strcmp(fmt, "tar"))
@@ -835,6 +840,8 @@ static int write_lock(struct build *b, const char *path)
 	fprintf(f, "# wisp image lock: the spec, SOURCE_DATE_EPOCH and every package version\n"
 		   "# this image was built from. `wisp image build THIS_FILE` rebuilds it;\n"
 		   "# `wisp image verify IMAGE` rebuilds it and compares.\n");
+	if (b->s->epoch == IMAGE_EPOCH_AUTO)
+		fprintf(f, "# SOURCE_DATE_EPOCH %lld: the newest package's build date\n", b->epoch);
 	image_spec_write(b->s, f, IMAGE_TEXT_LOCK);
 	return fclose(f) == 0 ? 0 : fail(b, "%s: %s", path, strerror(errno));
 }
@@ -863,11 +870,10 @@ static int build_steps(struct build *b, struct image_result *out)
 	char repo[PATH_MAX + 8], tar[PATH_MAX + 16], image[PATH_MAX + 32], lock[PATH_MAX + 32];
 	if ((rc = make_repo(b, repo, sizeof(repo))) || (rc = make_stage(b)))
 		return rc;
-	time_t t = (time_t)b->s->epoch;
+	time_t t = (time_t)b->epoch;
 	char day[32];
 	strftime(day, sizeof(day), "%Y-%m-%d", gmtime(&t));
-	say(b, "installing %zu packages (SOURCE_DATE_EPOCH=%lld, %s)", b->s->npins, b->s->epoch,
-	    day);
+	say(b, "installing %zu packages (SOURCE_DATE_EPOCH=%lld, %s)", b->s->npins, b->epoch, day);
 	pathf(tar, sizeof(tar), "%s/root.tar", b->dir);
 	if ((rc = bootstrap(b, repo, tar)))
 		return rc;

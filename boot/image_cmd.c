@@ -55,12 +55,16 @@ static char *read_small(const char *path)
 	if (!f)
 		return NULL;
 	char *buf = malloc(SPEC_MAX + 1);
-	size_t n = buf ? fread(buf, 1, SPEC_MAX + 1, f) : 0;
-	int bad = !buf || ferror(f) || n > SPEC_MAX;
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	size_t n = fread(buf, 1, SPEC_MAX + 1, f);
+	int failed = ferror(f);
 	fclose(f);
-	if (bad) {
+	if (failed || n > SPEC_MAX) {
 		free(buf);
-		errno = bad && buf ? EFBIG : errno;
+		errno = failed ? EIO : EFBIG;
 		return NULL;
 	}
 	buf[n] = '\0';
@@ -157,69 +161,86 @@ struct build_args {
 	int rebuild, quiet;
 };
 
+static int is_flag(const char *o)
+{
+	return !strcmp(o, "--rebuild") || !strcmp(o, "-q") || !strcmp(o, "--quiet") ||
+	       !strcmp(o, "-h") || !strcmp(o, "--help");
+}
+
+/* SPEC or debian:SUITE, read before the options, which override it. */
+static int read_what(struct build_args *a, const char *what)
+{
+	if (strncmp(what, DEBIAN_PREFIX, strlen(DEBIAN_PREFIX)) || access(what, F_OK) == 0)
+		return read_spec_file(&a->spec, what);
+	char err[300];
+	if (image_spec_set(&a->spec, "suite", what + strlen(DEBIAN_PREFIX), NULL, err,
+			   sizeof(err)) < 0 ||
+	    image_spec_set(&a->spec, "name", what, NULL, err, sizeof(err)) < 0) {
+		msg_warn("image: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* One option (with its value in value): 0, or -1 after saying why. */
+static int apply_option(struct build_args *a, const char *o, size_t olen, const char *value)
+{
+	if (!value) {
+		msg_warn("image: %.*s needs a value", (int)olen, o);
+		return -1;
+	}
+	if ((olen == 2 && !strncmp(o, "-o", 2)) || (olen == 8 && !strncmp(o, "--output", 8))) {
+		a->output = value;
+		return 0;
+	}
+	size_t k = 0, n = sizeof(spec_opts) / sizeof(spec_opts[0]);
+	while (k < n && (strlen(spec_opts[k].opt) != olen || strncmp(o, spec_opts[k].opt, olen)))
+		k++;
+	if (k == n) {
+		msg_warn("image: build: unknown option '%.*s'", (int)olen, o);
+		return -1;
+	}
+	char err[600];
+	if (image_spec_set(&a->spec, spec_opts[k].key, value, NULL, err, sizeof(err)) < 0) {
+		msg_warn("image: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 parsed, 1 help asked, -1 said why. */
 static int parse_build(int argc, char **argv, struct build_args *a)
 {
-	int i = 1;
-	if (i < argc && argv[i][0] != '-') {
-		const char *what = argv[i++];
-		if (!strncmp(what, DEBIAN_PREFIX, strlen(DEBIAN_PREFIX)) &&
-		    access(what, F_OK) < 0) {
-			char err[300];
-			if (image_spec_set(&a->spec, "suite", what + strlen(DEBIAN_PREFIX), NULL,
-					   err, sizeof(err)) < 0 ||
-			    image_spec_set(&a->spec, "name", what, NULL, err, sizeof(err)) < 0) {
-				msg_warn("image: %s", err);
+	const char *what = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] != '-') {
+			if (what) {
+				msg_warn("image: build: one SPEC only ('%s', '%s')", what, argv[i]);
 				return -1;
 			}
-		} else if (read_spec_file(&a->spec, what) < 0) {
-			return -1;
+			what = argv[i];
+		} else if (!is_flag(argv[i]) && !(argv[i][1] == '-' && strchr(argv[i], '='))) {
+			i++; /* its value */
 		}
 	}
-	for (; i < argc; i++) {
+	if (what && read_what(a, what) < 0)
+		return -1;
+	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
-		if (!strcmp(o, "--rebuild")) {
-			a->rebuild = 1;
+		if (o[0] != '-')
 			continue;
-		}
-		if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
-			a->quiet = 1;
-			continue;
-		}
 		if (!strcmp(o, "-h") || !strcmp(o, "--help"))
 			return 1;
-		const char *eq = strchr(o, '=');
-		size_t olen = eq && o[1] == '-' ? (size_t)(eq - o) : strlen(o);
-		const char *value = eq && o[1] == '-' ? eq + 1
-						      : (i + 1 < argc ? argv[i + 1] : NULL);
-		int used_next = !(eq && o[1] == '-');
-		if ((olen == 2 && !strncmp(o, "-o", 2)) ||
-		    (olen == 8 && !strncmp(o, "--output", 8))) {
-			if (!value) {
-				msg_warn("image: %s needs a value", o);
-				return -1;
-			}
-			a->output = value;
-			i += used_next;
+		if (is_flag(o)) {
+			a->rebuild |= !strcmp(o, "--rebuild");
+			a->quiet |= o[1] == 'q' || !strcmp(o, "--quiet");
 			continue;
 		}
-		size_t k = 0;
-		while (k < sizeof(spec_opts) / sizeof(spec_opts[0]) &&
-		       (strlen(spec_opts[k].opt) != olen || strncmp(o, spec_opts[k].opt, olen)))
-			k++;
-		if (k == sizeof(spec_opts) / sizeof(spec_opts[0])) {
-			msg_warn("image: build: unknown option '%s'", o);
+		const char *eq = o[1] == '-' ? strchr(o, '=') : NULL;
+		size_t olen = eq ? (size_t)(eq - o) : strlen(o);
+		const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+		if (apply_option(a, o, olen, value) < 0)
 			return -1;
-		}
-		if (!value) {
-			msg_warn("image: %.*s needs a value", (int)olen, o);
-			return -1;
-		}
-		char err[600];
-		if (image_spec_set(&a->spec, spec_opts[k].key, value, NULL, err, sizeof(err)) < 0) {
-			msg_warn("image: %s", err);
-			return -1;
-		}
-		i += used_next;
 	}
 	return 0;
 }
@@ -343,9 +364,9 @@ static int cmd_verify(struct proc_guard *g, const struct image_cache *cache, int
 	int lock_fd = -1, rc = EXIT_LAUNCHER;
 	if (read_spec_file(&s, lock) < 0)
 		goto out;
-	if (!s.npins || s.epoch == IMAGE_EPOCH_AUTO || !s.sha256 || !s.format) {
-		msg_warn("image: verify: %s is not a lock (it needs its pins, epoch, format "
-			 "and sha256)",
+	if (!s.npins || !s.sha256 || !s.format) {
+		msg_warn("image: verify: %s is not a lock (it needs its pins, format and "
+			 "sha256)",
 			 lock);
 		goto out;
 	}

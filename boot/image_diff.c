@@ -23,17 +23,18 @@ int image_unpack(struct proc_guard *g, const char *format, const char *image, co
 		snprintf(arg, sizeof(arg), "--extract=%s", dir);
 		char *v[] = { "fsck.erofs", arg, (char *)image, NULL };
 		memcpy(argv, v, sizeof(v));
-	} else if (!strcmp(format, "ext4") || !strcmp(format, "tar")) {
+	} else if (!strcmp(format, "ext4")) {
 		if (mkdir(dir, 0755) < 0)
 			return -1;
 		snprintf(arg, sizeof(arg), "rdump / %s", dir);
-		char *ext4[] = { "debugfs", "-R", arg, (char *)image, NULL };
-		char *tar[] = { "tar",         "--extract",   "--numeric-owner", "--file",
-				(char *)image, "--directory", (char *)dir,       NULL };
-		if (!strcmp(format, "ext4"))
-			memcpy(argv, ext4, sizeof(ext4));
-		else
-			memcpy(argv, tar, sizeof(tar));
+		char *v[] = { "debugfs", "-R", arg, (char *)image, NULL };
+		memcpy(argv, v, sizeof(v));
+	} else if (!strcmp(format, "tar")) {
+		if (mkdir(dir, 0755) < 0)
+			return -1;
+		char *v[] = { "tar",         "--extract",   "--numeric-owner", "--file",
+			      (char *)image, "--directory", (char *)dir,       NULL };
+		memcpy(argv, v, sizeof(v));
 	} else {
 		errno = EINVAL;
 		return -1;
@@ -58,16 +59,19 @@ static int contents_differ(const char *a, const char *b)
 {
 	int fa = open(a, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	int fb = open(b, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	int differ = fa < 0 || fb < 0;
-	static char ba[65536], bb[65536];
+	enum { CHUNK = 65536 };
+	char *ba = malloc(CHUNK), *bb = malloc(CHUNK);
+	int differ = fa < 0 || fb < 0 || !ba || !bb;
 	while (!differ) {
-		ssize_t na = read(fa, ba, sizeof(ba));
+		ssize_t na = read(fa, ba, CHUNK);
 		ssize_t nb = na > 0 ? read(fb, bb, (size_t)na) : read(fb, bb, 1);
 		if (na < 0 || nb < 0 || na != nb || memcmp(ba, bb, (size_t)na))
 			differ = 1;
 		if (na <= 0)
 			break;
 	}
+	free(ba);
+	free(bb);
 	if (fa >= 0)
 		close(fa);
 	if (fb >= 0)

@@ -34,10 +34,14 @@ static void free_pins(struct image_spec *s)
 
 void image_spec_free(struct image_spec *s)
 {
-	char **strs[] = { &s->name,      &s->suite,  &s->variant,  &s->format,
-			  &s->customize, &s->mirror, &s->security, &s->sha256 };
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		free(*strs[i]);
+	free(s->name);
+	free(s->suite);
+	free(s->variant);
+	free(s->format);
+	free(s->customize);
+	free(s->mirror);
+	free(s->security);
+	free(s->sha256);
 	for (size_t i = 0; i < s->npackages; i++)
 		free(s->packages[i]);
 	free(s->packages);
