@@ -182,12 +182,13 @@ static int read_what(struct build_args *a, const char *what)
 	return 0;
 }
 
-/* One option (with its value in value): 0, or -1 after saying why. */
+/* One option (with its value in value): 0, or -1 after saying why (-2:
+ * and the usage is worth showing). */
 static int apply_option(struct build_args *a, const char *o, size_t olen, const char *value)
 {
 	if (!value) {
 		msg_warn("image: %.*s needs a value", (int)olen, o);
-		return -1;
+		return -2;
 	}
 	if ((olen == 2 && !strncmp(o, "-o", 2)) || (olen == 8 && !strncmp(o, "--output", 8))) {
 		a->output = value;
@@ -198,7 +199,7 @@ static int apply_option(struct build_args *a, const char *o, size_t olen, const 
 		k++;
 	if (k == n) {
 		msg_warn("image: build: unknown option '%.*s'", (int)olen, o);
-		return -1;
+		return -2;
 	}
 	char err[600];
 	if (image_spec_set(&a->spec, spec_opts[k].key, value, NULL, err, sizeof(err)) < 0) {
@@ -208,7 +209,7 @@ static int apply_option(struct build_args *a, const char *o, size_t olen, const 
 	return 0;
 }
 
-/* 0 parsed, 1 help asked, -1 said why. */
+/* 0 parsed, 1 help asked, -1 said why, -2 said why and wants the usage. */
 static int parse_build(int argc, char **argv, struct build_args *a)
 {
 	const char *what = NULL;
@@ -239,8 +240,9 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 		const char *eq = o[1] == '-' ? strchr(o, '=') : NULL;
 		size_t olen = eq ? (size_t)(eq - o) : strlen(o);
 		const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (apply_option(a, o, olen, value) < 0)
-			return -1;
+		int rc = apply_option(a, o, olen, value);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -280,7 +282,8 @@ static int cmd_build(struct proc_guard *g, const struct image_cache *cache, int 
 	int rc = parse_build(argc, argv, &a);
 	if (rc != 0) {
 		image_spec_free(&a.spec);
-		fputs(usage, rc > 0 ? stdout : stderr);
+		if (rc != -1)
+			fputs(usage, rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : EXIT_LAUNCHER;
 	}
 	struct image_result res;
