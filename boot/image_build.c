@@ -211,6 +211,9 @@ static int run_checked(struct build *b, const char *what, char **argv, char **en
 		       int in_fd, int out_fd, const char *cwd)
 {
 	int status = run(b, argv, env, unset, in_fd, out_fd, cwd);
+	if (status == 127) /* the child's exec failed: no such tool */
+		return fail(b, "%s: cannot run %s (is it installed? `make deps` installs it)", what,
+			    argv[0]);
 	return status == 0 ? 0 : tool_failed(b, what, status);
 }
 

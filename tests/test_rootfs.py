@@ -20,9 +20,8 @@ HELPERS = os.path.join(ROOT, "tests", "helpers")
 # The busybox roots: built in about a second, kept by the hash of their
 # inputs beside the other build products.
 ROOTS_CACHE = os.path.join(OUT, "test-roots")
-# The Debian root: a download, kept across builds and clean checkouts.
-DEBIAN_CACHE = os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "wisp", "test-roots")
+# The Debian root: `wisp image`'s, in its cache (~/.cache/wisp/images), kept
+# across builds and clean checkouts.
 DEBIAN_BUILD_TIMEOUT = 900
 IMAGES = ["ext4", "erofs", "squashfs"]
 KINDS = ["dir"] + IMAGES
@@ -57,19 +56,22 @@ def roots():
 
 @pytest.fixture(scope="session")
 def debian_root():
-    """A minbase + systemd-sysv squashfs, or a skip that says why not."""
+    """A minbase + systemd-sysv squashfs built by `wisp image` (cached by the
+    hash of its spec and package versions), or a skip that says why not."""
     t = time.monotonic()
     try:
-        r = subprocess.run([os.path.join(HELPERS, "mkdebian.sh"), DEBIAN_CACHE], capture_output=True,
-                           timeout=DEBIAN_BUILD_TIMEOUT)
+        r = subprocess.run([os.path.join(OUT, "wisp"), "image", "build", "-q", "--name", "wisp-test-systemd",
+                            "--package", "systemd-sysv",
+                            "--file", os.path.join(HELPERS, "wisp-root-systemd") + ":/etc/wisp-root"],
+                           capture_output=True, timeout=DEBIAN_BUILD_TIMEOUT)
     except subprocess.TimeoutExpired:
-        pytest.skip("no Debian root: mmdebstrap took more than %d s" % DEBIAN_BUILD_TIMEOUT)
+        pytest.skip("no Debian root: wisp image took more than %d s" % DEBIAN_BUILD_TIMEOUT)
     if r.returncode != 0:
         tail = r.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        pytest.skip("no Debian root: mkdebian.sh exited %d: %s" % (r.returncode, " | ".join(tail)))
+        pytest.skip("no Debian root: wisp image exited %d: %s" % (r.returncode, " | ".join(tail)))
     path = r.stdout.decode().strip()
     print("Debian root: %s (%.1f s)" % (path, time.monotonic() - t))
-    return os.path.join(path, "root.squashfs")
+    return path
 
 
 def run(*args, vm_timeout=VM_TIMEOUT, **kw):
