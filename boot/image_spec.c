@@ -393,7 +393,8 @@ int image_spec_finish(struct image_spec *s, char *err, size_t errlen)
 		return err_fail(err, errlen, "out of memory");
 	if (!s->format && set_str(&s->format, "squashfs") < 0)
 		return err_fail(err, errlen, "out of memory");
-	qsort(s->pins, s->npins, sizeof(*s->pins), cmp_pin);
+	if (s->npins) /* qsort's array may not be NULL, even empty */
+		qsort(s->pins, s->npins, sizeof(*s->pins), cmp_pin);
 	/* A pinned build installs its pins and nothing else: what it asks for
 	 * must be among them. */
 	for (size_t i = 0; s->npins && i < s->npackages; i++) {
