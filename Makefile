@@ -150,6 +150,7 @@ $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
 $(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c common/mount_escape.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/test_image_spec: $(call objs,san,boot/image_spec.c)
+$(OUT)/unit/test_apt_text: $(call objs,san,$(IMAGE_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)
