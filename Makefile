@@ -167,6 +167,7 @@ $(OUT)/fuzz/fuzz_vsock: $(call objs,fuzz,$(VSOCKD_PARSERS))
 $(OUT)/fuzz/fuzz_vsock_dev: $(call objs,fuzz,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/fuzz/fuzz_time: $(call objs,fuzz,$(CLOCK_CORE))
 $(OUT)/fuzz/fuzz_guest_text: $(call objs,fuzz,$(GUEST_TEXT_CORE))
+$(OUT)/fuzz/fuzz_apt_text: $(call objs,fuzz,$(IMAGE_TEXT_CORE))
 $(OUT)/fuzz/fuzz_relay: $(call objs,fuzz,boot/relay.c boot/sink.c boot/loop.c boot/trace.c boot/msg.c \
 	$(WIRE_CORE))
 $(OUT)/fuzz/fuzz_time_service: $(call objs,fuzz,boot/vsockd/time_service.c boot/vsockd/log.c common/queue.c)
