@@ -38,6 +38,8 @@ GUEST_TEXT_CORE := $(WIRE_CORE) common/notice.c boot/trace.c boot/console.c
 VSOCKD_PARSERS := boot/vsockd/vsock_proto.c boot/vsockd/vhost_user.c
 VSOCKD_CORE := $(VSOCKD_PARSERS) boot/vsockd/vu_dev.c boot/vsockd/vsock_dev.c common/queue.c
 FAKE_GUEST := tests/unit/fake_guest.c
+# What `wisp image` parses: specs and locks, apt's and the host's text.
+IMAGE_TEXT_CORE := boot/image_spec.c boot/apt_text.c
 
 PYTHON := /usr/bin/python3
 PYTEST := $(PYTHON) -m pytest
@@ -148,6 +150,8 @@ $(OUT)/unit/test_mounts: $(call objs,san,common/mount_escape.c)
 $(OUT)/unit/test_runtime: $(call objs,san,boot/runtime.c)
 $(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c common/mount_escape.c)
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
+$(OUT)/unit/test_image_spec: $(call objs,san,boot/image_spec.c)
+$(OUT)/unit/test_apt_text: $(call objs,san,$(IMAGE_TEXT_CORE))
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)
@@ -164,6 +168,7 @@ $(OUT)/fuzz/fuzz_vsock: $(call objs,fuzz,$(VSOCKD_PARSERS))
 $(OUT)/fuzz/fuzz_vsock_dev: $(call objs,fuzz,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/fuzz/fuzz_time: $(call objs,fuzz,$(CLOCK_CORE))
 $(OUT)/fuzz/fuzz_guest_text: $(call objs,fuzz,$(GUEST_TEXT_CORE))
+$(OUT)/fuzz/fuzz_apt_text: $(call objs,fuzz,$(IMAGE_TEXT_CORE))
 $(OUT)/fuzz/fuzz_relay: $(call objs,fuzz,boot/relay.c boot/sink.c boot/loop.c boot/trace.c boot/msg.c \
 	$(WIRE_CORE))
 $(OUT)/fuzz/fuzz_time_service: $(call objs,fuzz,boot/vsockd/time_service.c boot/vsockd/log.c common/queue.c)

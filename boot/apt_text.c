@@ -101,10 +101,20 @@ struct stanza {
 	char types[256], uris[1024], suites[512], components[256], enabled[16];
 };
 
+/* apt reads Enabled as a boolean (StringToBool): these words are false. */
+static int disabled(const char *v)
+{
+	static const char *const no[] = { "no", "false", "without", "off", "disable", "0", NULL };
+	for (const char *const *p = no; *p; p++)
+		if (!strcasecmp(v, *p))
+			return 1;
+	return 0;
+}
+
 static int stanza_uri(const struct stanza *st, const char *suite, char *out, size_t size)
 {
 	if (!word_in(st->types, "deb") || !word_in(st->suites, suite) ||
-	    !word_in(st->components, "main") || !strcmp(st->enabled, "no"))
+	    !word_in(st->components, "main") || disabled(st->enabled))
 		return 0;
 	const char *u = st->uris + strspn(st->uris, " \t");
 	size_t len = strcspn(u, " \t");
@@ -135,7 +145,10 @@ static void stanza_field(struct stanza *st, const char *line)
 		if (strncasecmp(line, fields[i].key, n))
 			continue;
 		const char *v = line + n + strspn(line + n, " \t");
-		snprintf((char *)st + fields[i].off, fields[i].size, "%s", v);
+		char *f = (char *)st + fields[i].off;
+		snprintf(f, fields[i].size, "%s", v);
+		for (size_t len = strlen(f); len && strchr(" \t\r", f[len - 1]); len--)
+			f[len - 1] = '\0'; /* apt drops a value's trailing blanks */
 	}
 }
 

@@ -134,6 +134,17 @@ static int guest_path(const char *v, char *out, size_t size)
 	return n > 0 ? 0 : -1; /* not the root itself */
 }
 
+/* A path as a lock line holds it: no control character (a newline would
+ * end the line) and no blank at either end (trimmed when read back). */
+static int lock_safe(const char *v)
+{
+	size_t n = strlen(v);
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return 0;
+	return n == 0 || (v[0] != ' ' && v[n - 1] != ' ');
+}
+
 static int host_path(const char *v, const char *base_dir, char **out)
 {
 	if (v[0] == '/' || !base_dir)
@@ -199,6 +210,9 @@ static int add_file(struct image_spec *s, const char *v, const char *base_dir, c
 				"invalid file '%s': want HOST:GUEST with GUEST an absolute path "
 				"in the root (no . or ..)",
 				v);
+	if (!lock_safe(v) || !lock_safe(guest))
+		return err_fail(err, errlen,
+				"invalid file '%s': control character, or blank at an end", v);
 	if (s->nfiles >= IMAGE_MAX_FILES)
 		return err_fail(err, errlen, "too many files (max %d)", IMAGE_MAX_FILES);
 	struct image_file *grown = realloc(s->files, (s->nfiles + 1) * sizeof(*grown));
@@ -319,7 +333,7 @@ int image_spec_set(struct image_spec *s, const char *key, const char *v, const c
 	if (!strcmp(key, "customize")) {
 		free(s->customize);
 		s->customize = NULL;
-		if (!*v || host_path(v, base_dir, &s->customize) < 0)
+		if (!*v || !lock_safe(v) || host_path(v, base_dir, &s->customize) < 0)
 			return err_fail(err, errlen, "invalid customize '%s'", v);
 		return 0;
 	}
@@ -393,7 +407,8 @@ int image_spec_finish(struct image_spec *s, char *err, size_t errlen)
 		return err_fail(err, errlen, "out of memory");
 	if (!s->format && set_str(&s->format, "squashfs") < 0)
 		return err_fail(err, errlen, "out of memory");
-	qsort(s->pins, s->npins, sizeof(*s->pins), cmp_pin);
+	if (s->npins) /* qsort's array may not be NULL, even empty */
+		qsort(s->pins, s->npins, sizeof(*s->pins), cmp_pin);
 	/* A pinned build installs its pins and nothing else: what it asks for
 	 * must be among them. */
 	for (size_t i = 0; s->npins && i < s->npackages; i++) {
