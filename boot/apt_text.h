@@ -27,7 +27,7 @@ int os_release_codename(const char *text, char *out, size_t size);
 /* The date a .deb was built (the mtime of its first ar member, which
  * dpkg-deb takes from SOURCE_DATE_EPOCH), from its first bytes; -1 when
  * buf is not a Debian package. */
-#define DEB_HEADER_SIZE 72 /* "!<arch>\n" and one 60-byte member header */
+#define DEB_HEADER_SIZE 72 /* "!<arch>\n", a 60-byte member header, "2.0\n" */
 long long deb_build_date(const unsigned char *buf, size_t len);
 
 /* The file name apt gives NAME's VERSION for ARCH in its archive cache:

@@ -20,7 +20,7 @@
 
 /* Bumped when a change here changes the bytes a spec gives: part of
  * every cache key. */
-#define RECIPE_VERSION 2
+#define RECIPE_VERSION 3
 #define LOG_MAX (16 << 20) /* what is read back of a tool's log */
 #define DEFAULT_MIRROR "http://deb.debian.org/debian"
 #define DEFAULT_SECURITY "http://deb.debian.org/debian-security"
@@ -30,11 +30,15 @@
  * (WISP_STAGE), so no path is ever quoted into a shell command line. */
 static const char files_hook[] =
 	"#!/bin/sh\n"
-	"# The spec's files, owned by root, dated SOURCE_DATE_EPOCH; existing\n"
-	"# directories keep their owner and mode.\n"
+	"# The spec's files, owned by root, dated SOURCE_DATE_EPOCH, with the modes\n"
+	"# they have on the host (the stage's copies are readable by anyone, so\n"
+	"# that mmdebstrap's unshare mode can read them); existing directories keep\n"
+	"# their owner and mode.\n"
 	"set -e\n"
 	"tar -C \"$WISP_STAGE/files\" --create --sort=name --owner=0 --group=0 --numeric-owner \\\n"
-	"    --mtime=\"@$SOURCE_DATE_EPOCH\" . | tar -C \"$1\" --extract --no-overwrite-dir\n";
+	"    --mtime=\"@$SOURCE_DATE_EPOCH\" . | tar -C \"$1\" --extract --no-overwrite-dir\n"
+	"while read -r mode path; do chroot \"$1\" chmod \"$mode\" \"$path\"; done \\\n"
+	"    < \"$WISP_STAGE/modes\"\n";
 
 static const char customize_hook[] = "#!/bin/sh\n"
 				     "# The spec's customize script, run by /bin/sh in the root.\n"
@@ -59,9 +63,18 @@ static const char finish_hook[] =
 	"done\n"
 	"rm -f \"$r\"/var/lib/dpkg/*-old \"$r\"/var/cache/debconf/*-old\n"
 	"rm -rf \"$r\"/var/lib/apt/lists/* \"$r\"/var/cache/apt/*.bin\n"
+	"mkdir -m 0700 \"$r/var/lib/apt/lists/partial\"\n"
 	"find \"$r/var/log\" -xdev -type f ! -size 0 -delete\n"
+	"# apt's own partial directories: _apt's, as apt makes them on a live\n"
+	"# system (mmdebstrap leaves them root's in root mode, _apt's in unshare\n"
+	"# mode; its own clean-up of the lists, which would remake one, is skipped).\n"
+	"if chroot \"$r\" id -u _apt >/dev/null 2>&1; then\n"
+	"    for d in /var/cache/apt/archives/partial /var/lib/apt/lists/partial; do\n"
+	"        if [ -d \"$r$d\" ]; then chroot \"$r\" chown _apt:root \"$d\"; fi\n"
+	"    done\n"
+	"fi\n"
 	"chroot \"$r\" dpkg-query -W -f '${Package}=${Version} ${Architecture}\\n' \\\n"
-	"    > \"$WISP_STAGE/installed\"\n";
+	"    > \"$r/.wisp-installed\"\n";
 
 struct build {
 	const struct image_request *r;
@@ -238,6 +251,23 @@ int image_file_sha256(struct proc_guard *g, const char *path, char *hex)
 	return 0;
 }
 
+/* mmdebstrap's temporary tree goes into the build directory, where a
+ * build that dies leaves it for the next build's sweep. In unshare mode
+ * (not root) its root is a subordinate uid that cannot write there: then
+ * TMPDIR is dropped and it uses /tmp. Goes last in an env list (NULL ends
+ * the list early). */
+static char *tmpdir_env(const struct build *b, char *buf, size_t size)
+{
+	pathf(buf, size, "TMPDIR=%s", b->dir);
+	return geteuid() == 0 ? buf : NULL;
+}
+
+static char **tmpdir_unset(void)
+{
+	static char *const drop[] = { "TMPDIR", NULL };
+	return geteuid() == 0 ? NULL : (char **)drop;
+}
+
 /* ---- what to build from ---- */
 
 static int resolve_suite(struct build *b)
@@ -389,10 +419,10 @@ static int resolve_packages(struct build *b)
 	for (int i = 0; i < b->nsources; i++)
 		push_arg(&a, b->sources[i]);
 	char tmpdir[PATH_MAX + 8];
-	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
-	char *env[] = { tmpdir, NULL };
+	char *env[] = { tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
 	truncate(b->log, 0);
-	int status = run_checked(b, "resolving the packages", a.v, env, NULL, -1, -1, NULL);
+	int status = run_checked(b, "resolving the packages", a.v, env, tmpdir_unset(), -1, -1,
+				 NULL);
 	free(include);
 	if (status)
 		return status;
@@ -426,7 +456,7 @@ static int key_of(struct build *b, char *key)
 		}
 		struct stat st;
 		stat(b->s->files[i].host, &st);
-		fprintf(f, "file-content = %s %o %s\n", hex, (unsigned)(st.st_mode & 0777),
+		fprintf(f, "file-content = %s %o %s\n", hex, (unsigned)(st.st_mode & 07777),
 			b->s->files[i].guest);
 	}
 	if (b->s->customize) {
@@ -520,10 +550,9 @@ static int fetch_packages(struct build *b)
 	for (int i = 0; i < b->nsources; i++)
 		push_arg(&a, b->sources[i]);
 	char tmpdir[PATH_MAX + 8];
-	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
-	char *env[] = { tmpdir, NULL };
+	char *env[] = { tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
 	truncate(b->log, 0);
-	int status = run(b, a.v, env, NULL, -1, -1, NULL);
+	int status = run(b, a.v, env, tmpdir_unset(), -1, -1, NULL);
 	free(include);
 	if (status == PROC_STOPPED)
 		return status;
@@ -610,15 +639,18 @@ static int make_repo(struct build *b, char *repo, size_t size)
 
 /* ---- the root ---- */
 
-static int copy_into(struct build *b, const char *from, const char *to, int keep_mode)
+/* A copy readable by anyone, whatever the source's mode (which the files
+ * hook gives back in the root). */
+static int copy_into(struct build *b, const char *from, const char *to)
 {
-	char *argv[] = { "cp", "--dereference", keep_mode ? "--preserve=mode" : "--no-preserve=all",
-			 "--", (char *)from,    (char *)to,
+	char *argv[] = { "cp", "--dereference", "--no-preserve=all", "--", (char *)from, (char *)to,
 			 NULL };
 	int status = run(b, argv, NULL, NULL, -1, -1, NULL);
 	if (status == PROC_STOPPED)
 		return status;
-	return status == 0 ? 0 : fail(b, "cannot copy %s into the build", from);
+	if (status != 0 || chmod(to, 0644) < 0)
+		return fail(b, "cannot copy %s into the build", from);
+	return 0;
 }
 
 /* The stage: hook scripts, the image's sources.list, the spec's files
@@ -642,7 +674,9 @@ static int make_stage(struct build *b)
 	bad |= write_text(path, list, 0644) < 0;
 	pathf(path, sizeof(path), "%s/files", b->stage);
 	bad |= mkdir(path, 0755) < 0;
-	if (bad)
+	pathf(path, sizeof(path), "%s/modes", b->stage);
+	FILE *modes = bad ? NULL : fopen(path, "we");
+	if (!modes)
 		return fail(b, "%s: %s", b->stage, strerror(errno));
 	for (size_t i = 0; i < b->s->nfiles; i++) {
 		const struct image_file *f = &b->s->files[i];
@@ -653,16 +687,25 @@ static int make_stage(struct build *b)
 			*p = '\0';
 			int made = mkdir(dest, 0755) == 0 || errno == EEXIST;
 			*p = '/';
-			if (!made)
+			if (!made) {
+				fclose(modes);
 				return fail(b, "%s: %s", dest, strerror(errno));
+			}
 		}
-		int rc = copy_into(b, f->host, dest, 1);
-		if (rc)
+		struct stat st;
+		int rc = stat(f->host, &st) < 0 ? fail(b, "%s: %s", f->host, strerror(errno))
+						: copy_into(b, f->host, dest);
+		if (rc) {
+			fclose(modes);
 			return rc;
+		}
+		fprintf(modes, "%o %s\n", (unsigned)(st.st_mode & 07777), f->guest);
 	}
+	if (fclose(modes) != 0)
+		return fail(b, "%s/modes: %s", b->stage, strerror(errno));
 	if (b->s->customize) {
 		pathf(path, sizeof(path), "%s/customize", b->stage);
-		return copy_into(b, b->s->customize, path, 0);
+		return copy_into(b, b->s->customize, path);
 	}
 	return 0;
 }
@@ -671,7 +714,7 @@ static int make_stage(struct build *b)
 static int check_installed(struct build *b)
 {
 	char path[PATH_MAX + 16];
-	pathf(path, sizeof(path), "%s/installed", b->stage);
+	pathf(path, sizeof(path), "%s/installed", b->dir);
 	char *text = read_text(path, LOG_MAX);
 	if (!text)
 		return fail(b, "the build left no package list: %s", strerror(errno));
@@ -698,15 +741,19 @@ static int bootstrap(struct build *b, const char *repo, const char *tar)
 {
 	char variant[64], source[PATH_MAX + 64], epoch[64], stage[PATH_MAX + 16],
 		tmpdir[PATH_MAX + 8];
-	char files[PATH_MAX + 64], customize[PATH_MAX + 64], finish[PATH_MAX + 64];
+	char files[PATH_MAX + 64], customize[PATH_MAX + 64], finish[PATH_MAX + 64],
+		installed[PATH_MAX + 64];
 	snprintf(variant, sizeof(variant), "--variant=%s", b->s->variant);
 	snprintf(source, sizeof(source), "deb [trusted=yes] copy://%s ./", repo);
 	snprintf(epoch, sizeof(epoch), "SOURCE_DATE_EPOCH=%lld", b->epoch);
 	snprintf(stage, sizeof(stage), "WISP_STAGE=%s", b->stage);
-	snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", b->dir);
 	snprintf(files, sizeof(files), "--customize-hook=%s/files.sh", b->stage);
 	snprintf(customize, sizeof(customize), "--customize-hook=%s/customize.sh", b->stage);
 	snprintf(finish, sizeof(finish), "--customize-hook=%s/finish.sh", b->stage);
+	/* dpkg's list, out through mmdebstrap (which writes it as the user),
+	 * then out of the root. */
+	snprintf(installed, sizeof(installed),
+		 "--customize-hook=download /.wisp-installed %s/installed", b->dir);
 	char *include = include_arg(b->s, 0);
 	struct argv_buf a = { .n = 0 };
 	push_arg(&a, "mmdebstrap");
@@ -718,13 +765,16 @@ static int bootstrap(struct build *b, const char *repo, const char *tar)
 	if (b->s->customize)
 		push_arg(&a, customize);
 	push_arg(&a, finish);
+	push_arg(&a, installed);
+	push_arg(&a, "--customize-hook=rm -f \"$1/.wisp-installed\"");
+	push_arg(&a, "--skip=cleanup/apt/lists"); /* finish.sh's */
 	push_arg(&a, "--format=tar");
 	push_arg(&a, ""); /* no suite: every package of the repository counts */
 	push_arg(&a, tar);
 	push_arg(&a, source);
-	char *env[] = { epoch, stage, tmpdir, NULL };
+	char *env[] = { epoch, stage, tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
 	truncate(b->log, 0);
-	int rc = run_checked(b, "mmdebstrap", a.v, env, NULL, -1, -1, NULL);
+	int rc = run_checked(b, "mmdebstrap", a.v, env, tmpdir_unset(), -1, -1, NULL);
 	free(include);
 	return rc ? rc : check_installed(b);
 }
@@ -739,25 +789,12 @@ static void key_uuid(const char *key, char *out)
 		 key + 18);
 }
 
-/* Unpacks the tar with its owners: as root directly, else in a user
- * namespace with the subordinate ids mmdebstrap's unshare mode uses. */
-static char **as_root(char **argv, char **buf, size_t size)
-{
-	if (geteuid() == 0)
-		return argv;
-	size_t n = 0;
-	buf[n++] = "mmdebstrap";
-	buf[n++] = "--unshare-helper";
-	for (; *argv && n < size - 1; argv++)
-		buf[n++] = *argv;
-	buf[n] = NULL;
-	return buf;
-}
-
 static int make_tree(struct build *b, const char *tar, const char *tree)
 {
 	if (mkdir(tree, 0755) < 0)
 		return fail(b, "%s: %s", tree, strerror(errno));
+	/* As root: the owners are the tar's (image_build() refuses these
+	 * formats to other users). */
 	char *argv[] = { "tar",
 			 "--extract",
 			 "--numeric-owner",
@@ -769,9 +806,7 @@ static int make_tree(struct build *b, const char *tar, const char *tree)
 			 "--directory",
 			 (char *)tree,
 			 NULL };
-	char *buf[16];
-	return run_checked(b, "unpacking the root", as_root(argv, buf, 16), NULL, NULL, -1, -1,
-			   NULL);
+	return run_checked(b, "unpacking the root", argv, NULL, NULL, -1, -1, NULL);
 }
 
 static int make_image(struct build *b, const char *tar, const char *image, char *key)
@@ -802,21 +837,25 @@ static int make_image(struct build *b, const char *tar, const char *image, char 
 			"-comp",      "lz4",       "-quiet",      "-no-progress", NULL
 		};
 		char *unset[] = { "SOURCE_DATE_EPOCH", NULL };
-		int rc = run_checked(b, "mksquashfs", argv, NULL, unset, in, -1, NULL);
+		/* The root directory is the invoking user's (-root-uid is
+		 * ignored with -tar too): not root, it runs as a mapped root. */
+		char *mapped[32] = { "unshare", "--map-root-user" };
+		for (size_t i = 0; argv[i]; i++)
+			mapped[i + 2] = argv[i];
+		int rc = run_checked(b, "mksquashfs", geteuid() == 0 ? argv : mapped, NULL, unset,
+				     in, -1, NULL);
 		close(in);
 		return rc;
 	}
 	int rc = make_tree(b, tar, tree);
 	if (rc)
 		return rc;
-	char *buf[32];
 	if (!strcmp(fmt, "erofs")) {
 		char t[40], u[48];
 		snprintf(t, sizeof(t), "-T%s", epoch);
 		snprintf(u, sizeof(u), "-U%s", uuid);
 		char *argv[] = { "mkfs.erofs", "--quiet", t, u, (char *)image, tree, NULL };
-		return run_checked(b, "mkfs.erofs", as_root(argv, buf, 32), NULL, NULL, -1, -1,
-				   NULL);
+		return run_checked(b, "mkfs.erofs", argv, NULL, NULL, -1, -1, NULL);
 	}
 	/* ext4: sized from the tar, times from E2FSPROGS_FAKE_TIME, hash seed
 	 * and UUID fixed. mke2fs 1.47.0 adds files in the order the build's
@@ -832,7 +871,7 @@ static int make_image(struct build *b, const char *tar, const char *image, char 
 			 "-m",     "0",  "-U", uuid,          "-E",   ext,  "-L",
 			 "wisp",   "-d", tree, (char *)image, size,   NULL };
 	char *env[] = { fake, NULL };
-	return run_checked(b, "mke2fs", as_root(argv, buf, 32), env, NULL, -1, -1, NULL);
+	return run_checked(b, "mke2fs", argv, env, NULL, -1, -1, NULL);
 }
 
 static int write_lock(struct build *b, const char *path)
@@ -906,11 +945,25 @@ int image_build(const struct image_request *r, struct image_result *out, char *e
 	int lock_fd = -1, rc;
 	if (image_spec_finish(r->spec, err, errlen) < 0)
 		return -1;
+	const char *fmt = r->spec->format;
+	if (geteuid() != 0 && strcmp(fmt, "squashfs") && strcmp(fmt, "tar"))
+		return err_fail(err, errlen,
+				"%s images need root (the root's files are unpacked with their "
+				"owners); as another user, build squashfs or tar",
+				fmt);
+	/* The modes of what the build makes (stage, tree) are the image's. */
+	umask(022);
 	if (r->scratch)
 		snprintf(b.dir, sizeof(b.dir), "%s", r->scratch);
 	else if (image_cache_begin(r->guard, r->cache, b.dir, sizeof(b.dir), &lock_fd, err,
 				   errlen) < 0)
 		return -1;
+	/* mmdebstrap's unshare mode reads the stage and the repository as
+	 * a subordinate uid. */
+	if (chmod(b.dir, 0755) < 0) {
+		close_fd(&lock_fd);
+		return err_fail(err, errlen, "%s: %s", b.dir, strerror(errno));
+	}
 	pathf(b.log, sizeof(b.log), "%s/build.log", b.dir);
 	rc = build_steps(&b, out);
 	if (rc == -1)
