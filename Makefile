@@ -47,10 +47,10 @@ PYTEST := $(PYTHON) -m pytest
 DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
 	libelf-dev libssl-dev xz-utils lz4 cpio qemu-system-x86 busybox-static \
 	python3 python3-pytest clang libclang-rt-14-dev procps clang-format cppcheck \
-	e2fsprogs erofs-utils squashfs-tools mmdebstrap dpkg-dev
+	e2fsprogs erofs-utils squashfs-tools mmdebstrap dpkg-dev uidmap
 # The last line builds the test roots of --rootfs (tests/helpers/mkroot.sh)
 # and `wisp image`'s images (dpkg-dev for dpkg-scanpackages, its local
-# repository's index).
+# repository's index; uidmap for mmdebstrap's unshare mode without root).
 # make bench needs nothing more: it fetches Debian's cloud kernel for its
 # baselines itself, with apt-get download, into the cache.
 
