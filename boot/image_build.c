@@ -220,14 +220,19 @@ static int tool_failed(struct build *b, const char *what, int status)
 	return fail(b, "%s failed (status %d): %s", what, status, line[0] ? line : "no message");
 }
 
+/* A tool's status as the build's answer: 0, or one line. */
+static int checked(struct build *b, const char *what, const char *tool, int status)
+{
+	if (status == 127) /* the child's exec failed: no such tool */
+		return fail(b, "%s: cannot run %s (is it installed? `make deps` installs it)", what,
+			    tool);
+	return status == 0 ? 0 : tool_failed(b, what, status);
+}
+
 static int run_checked(struct build *b, const char *what, char **argv, char **env, char **unset,
 		       int in_fd, int out_fd, const char *cwd)
 {
-	int status = run(b, argv, env, unset, in_fd, out_fd, cwd);
-	if (status == 127) /* the child's exec failed: no such tool */
-		return fail(b, "%s: cannot run %s (is it installed? `make deps` installs it)", what,
-			    argv[0]);
-	return status == 0 ? 0 : tool_failed(b, what, status);
+	return checked(b, what, argv[0], run(b, argv, env, unset, in_fd, out_fd, cwd));
 }
 
 int image_file_sha256(struct proc_guard *g, const char *path, char *hex)
@@ -395,6 +400,20 @@ static void push_arg(struct argv_buf *a, const char *s)
 	a->v[a->n] = NULL;
 }
 
+/* mmdebstrap against the mirror with nothing to keep: a's options, then
+ * SUITE, no target, the sources. Its status. */
+static int run_on_mirror(struct build *b, struct argv_buf *a)
+{
+	push_arg(a, b->s->suite);
+	push_arg(a, "/dev/null");
+	for (int i = 0; i < b->nsources; i++)
+		push_arg(a, b->sources[i]);
+	char tmpdir[PATH_MAX + 8];
+	char *env[] = { tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
+	truncate(b->log, 0);
+	return run(b, a->v, env, tmpdir_unset(), -1, -1, NULL);
+}
+
 /* The package list the spec resolves to today, from apt's simulation
  * against the mirror. */
 static int resolve_packages(struct build *b)
@@ -414,15 +433,7 @@ static int resolve_packages(struct build *b)
 	push_arg(&a, variant);
 	if (include)
 		push_arg(&a, include);
-	push_arg(&a, s->suite);
-	push_arg(&a, "/dev/null");
-	for (int i = 0; i < b->nsources; i++)
-		push_arg(&a, b->sources[i]);
-	char tmpdir[PATH_MAX + 8];
-	char *env[] = { tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
-	truncate(b->log, 0);
-	int status = run_checked(b, "resolving the packages", a.v, env, tmpdir_unset(), -1, -1,
-				 NULL);
+	int status = checked(b, "resolving the packages", "mmdebstrap", run_on_mirror(b, &a));
 	free(include);
 	if (status)
 		return status;
@@ -545,14 +556,7 @@ static int fetch_packages(struct build *b)
 	push_arg(&a, "--skip=download/empty");
 	push_arg(&a, include);
 	push_arg(&a, hook);
-	push_arg(&a, b->s->suite);
-	push_arg(&a, "/dev/null");
-	for (int i = 0; i < b->nsources; i++)
-		push_arg(&a, b->sources[i]);
-	char tmpdir[PATH_MAX + 8];
-	char *env[] = { tmpdir_env(b, tmpdir, sizeof(tmpdir)), NULL };
-	truncate(b->log, 0);
-	int status = run(b, a.v, env, tmpdir_unset(), -1, -1, NULL);
+	int status = run_on_mirror(b, &a);
 	free(include);
 	if (status == PROC_STOPPED)
 		return status;
