@@ -5,6 +5,7 @@
  * each other. */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -20,6 +21,8 @@
 #define DEFAULT_CID 3
 #define DEFAULT_ACCEL "tcg"
 #define DEFAULT_FS "9p"
+/* none until the NIC's boot cost is measured against its target (README). */
+#define DEFAULT_NET "none"
 /* The least guest RAM that boots on any machine: the kernel (13.5 MiB with
  * the root filesystems' code) and the unpacked initramfs leave Linux too
  * little below it, and it panics out of memory. A machine whose firmware
@@ -48,6 +51,7 @@ static const char *const accels[] = { "tcg", "kvm", NULL };
 
 /* Each filesystem a volume may be shared by, with its cache modes. */
 static const char *const fs_names[] = { "9p", "virtiofs", NULL };
+static const char *const net_names[] = { "user", "none", NULL };
 static const char *const caches_9p[] = { "none", "mmap", "loose", "fscache", NULL };
 static const char *const caches_virtiofs[] = { "auto", "always", "none", NULL };
 static const char *const *const fs_caches[] = { caches_9p, caches_virtiofs };
@@ -109,6 +113,11 @@ static void accel_choices(char *buf, size_t size)
 static void fs_choices(char *buf, size_t size)
 {
 	join(fs_names, buf, size);
+}
+
+static void net_choices(char *buf, size_t size)
+{
+	join(net_names, buf, size);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
@@ -431,6 +440,92 @@ PARSER(opt_fs)
 	return 0;
 }
 
+PARSER(opt_net)
+{
+	o->net = v;
+	return 0;
+}
+
+static int port_of(const char *s, size_t len, unsigned short *out)
+{
+	char buf[8];
+	unsigned v;
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (parse_uint(buf, 1, 65535, &v) < 0)
+		return -1;
+	*out = (unsigned short)v;
+	return 0;
+}
+
+int parse_publish(const char *v, struct publish *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	strcpy(p->host_ip, "127.0.0.1");
+	const char *slash = strchr(v, '/');
+	size_t len = slash ? (size_t)(slash - v) : strlen(v);
+	if (slash && strcmp(slash + 1, "tcp") && strcmp(slash + 1, "udp"))
+		return err_fail(err, errlen, "invalid -p '%s': the protocol is tcp or udp", v);
+	p->udp = slash && !strcmp(slash + 1, "udp");
+	/* Split the ports off the end: [IP:]HOST:GUEST. */
+	const char *c2 = memrchr(v, ':', len);
+	const char *c1 = c2 ? memrchr(v, ':', (size_t)(c2 - v)) : NULL;
+	if (!c2)
+		return err_fail(err, errlen,
+				"invalid -p '%s': want [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]",
+				v);
+	const char *host = c1 ? c1 + 1 : v;
+	if (port_of(host, (size_t)(c2 - host), &p->host_port) < 0 ||
+	    port_of(c2 + 1, len - (size_t)(c2 + 1 - v), &p->guest_port) < 0)
+		return err_fail(err, errlen, "invalid -p '%s': ports are 1 to 65535", v);
+	if (c1) {
+		size_t iplen = (size_t)(c1 - v);
+		struct in_addr a;
+		char ip[16];
+		if (iplen == 0 || iplen >= sizeof(ip))
+			return err_fail(err, errlen, "invalid -p '%s': want an IPv4 address", v);
+		memcpy(ip, v, iplen);
+		ip[iplen] = '\0';
+		if (inet_pton(AF_INET, ip, &a) != 1)
+			return err_fail(err, errlen, "invalid -p '%s': want an IPv4 address", v);
+		strcpy(p->host_ip, ip);
+	}
+	return 0;
+}
+
+PARSER(opt_publish)
+{
+	if (o->npublish >= OPTIONS_MAX_PUBLISH)
+		return err_fail(err, errlen, "too many -p (max %d)", OPTIONS_MAX_PUBLISH);
+	struct publish p;
+	if (parse_publish(v, &p, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < o->npublish; i++)
+		if (o->publish[i].host_port == p.host_port && o->publish[i].udp == p.udp)
+			return err_fail(err, errlen, "-p %s: host port %u/%s is published twice", v,
+					p.host_port, p.udp ? "udp" : "tcp");
+	o->publish[o->npublish++] = p;
+	return 0;
+}
+
+PARSER(opt_host_port)
+{
+	unsigned short port;
+	if (port_of(v, strlen(v), &port) < 0)
+		return err_fail(err, errlen, "invalid --%s '%s': want a port, 1 to 65535", r->name,
+				v);
+	if (o->nhost_ports >= OPTIONS_MAX_HOST_PORTS)
+		return err_fail(err, errlen, "too many --%s (max %d)", r->name,
+				OPTIONS_MAX_HOST_PORTS);
+	for (size_t i = 0; i < o->nhost_ports; i++)
+		if (o->host_ports[i] == port)
+			return 0;
+	o->host_ports[o->nhost_ports++] = port;
+	return 0;
+}
+
 PARSER(opt_vsock)
 {
 	return row_socket(r, v, &o->vsock, err, errlen);
@@ -526,6 +621,11 @@ NOTE(note_cpus)
 NOTE(note_fs)
 {
 	snprintf(buf, size, "default %s", DEFAULT_FS);
+}
+
+NOTE(note_net)
+{
+	snprintf(buf, size, "default %s", DEFAULT_NET);
 }
 
 NOTE(note_cid)
@@ -695,6 +795,30 @@ const struct opt_row options_table[] = {
 	  .help = { "how volumes are shared" },
 	  .note = note_fs },
 
+	{ .name = "net",
+	  .metavar = "MODE",
+	  .choices = net_choices,
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_net,
+	  .help = { "user: a NIC with outbound NAT and DNS through passt, no root needed; none: "
+		    "loopback only" },
+	  .note = note_net },
+	{ .name = "publish",
+	  .letter = 'p',
+	  .metavar = "[IP:]HOST:GUEST[/tcp|udp]",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_publish,
+	  .help = { "a host port that reaches a guest port (repeatable; IP defaults to "
+		    "127.0.0.1, as Docker's -p)" } },
+	{ .name = "host-port",
+	  .metavar = "PORT",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_host_port,
+	  .help = { "let the guest reach the host's 127.0.0.1:PORT as host.wisp.internal:PORT "
+		    "(repeatable; no other host port is reachable)" } },
 	{ .name = "vsock",
 	  .metavar = "PATH",
 	  .cmds = VM,
@@ -853,6 +977,7 @@ static void set_defaults(struct run_opts *o, const struct opts_defaults *d)
 	o->memory_mib = DEFAULT_MEMORY_MIB;
 	o->cpus = DEFAULT_CPUS;
 	o->fs = DEFAULT_FS;
+	o->net = DEFAULT_NET;
 	o->cid = DEFAULT_CID;
 }
 
@@ -910,6 +1035,13 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 						   o->fs);
 			}
 		}
+		if (find(net_names, o->net) < 0) {
+			net_choices(names, sizeof(names));
+			return fail_choice(err, errlen, names, "unknown --net '%s'", o->net);
+		}
+		if (!strcmp(o->net, "none") && (o->npublish || o->nhost_ports))
+			return err_fail(err, errlen, "%s needs --net user: --net none has no NIC",
+					o->npublish ? "-p" : "--host-port");
 		if (o->vsock && o->no_vsock)
 			return err_fail(err, errlen,
 					"--vsock and --no-vsock contradict each other");

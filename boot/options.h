@@ -35,6 +35,17 @@ struct volume {
 };
 #define VOLUME_HOST_MAX 4096 /* PATH_MAX */
 
+#define OPTIONS_MAX_PUBLISH 32
+#define OPTIONS_MAX_HOST_PORTS 32
+
+/* -p [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]: Docker's syntax and
+ * default (127.0.0.1, tcp). */
+struct publish {
+	char host_ip[16]; /* dotted IPv4 */
+	unsigned short host_port, guest_port;
+	int udp;
+};
+
 struct run_opts {
 	const char *vmm;    /* a name in the VMM table (boot/vmm.h) */
 	const char *accel;  /* "tcg" or "kvm" */
@@ -66,7 +77,13 @@ struct run_opts {
 	const char *qmp;    /* a QMP socket path for the VM, or NULL */
 	struct rootfs root; /* --rootfs: source and ":rw" here, the rest by rootfs_check() */
 	const char *init;   /* --init PATH: the distro's init, in the root; or NULL */
-	char user_buf[32];  /* -u's default with --rootfs host */
+	const char *net;    /* "user" or "none" */
+	struct publish publish[OPTIONS_MAX_PUBLISH];
+	size_t npublish;
+	unsigned short host_ports[OPTIONS_MAX_HOST_PORTS]; /* --host-port: reachable as
+							     * host.wisp.internal */
+	size_t nhost_ports;
+	char user_buf[32];      /* -u's default with --rootfs host */
 	char workdir_buf[4096]; /* -w's default with --rootfs */
 	char **argv;            /* the command; NULL or empty: a shell */
 	int argc;
@@ -77,6 +94,9 @@ enum opts_cmd { OPTS_RUN, OPTS_START, OPTS_EXEC, OPTS_NCMDS };
 #define OPTS_FOR(cmd) (1u << (cmd))
 
 /* What the caller knows from outside the command line. */
+/* Parses one -p value into *p: 0, or -1 with one line in err. Pure. */
+int parse_publish(const char *v, struct publish *p, char *err, size_t errlen);
+
 struct opts_defaults {
 	const char *accel; /* $WISP_ACCEL; NULL or "": tcg */
 };

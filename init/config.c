@@ -287,6 +287,52 @@ static int key_init(struct config *c, char *v)
 	return 0;
 }
 
+/* A dotted IPv4 address, into network order. */
+static int parse_ipv4(const char *v, unsigned *out)
+{
+	unsigned a[4];
+	char end;
+	if (sscanf(v, "%3u.%3u.%3u.%3u%c", &a[0], &a[1], &a[2], &a[3], &end) != 4)
+		return -1;
+	unsigned char bytes[4];
+	for (int i = 0; i < 4; i++) {
+		if (a[i] > 255)
+			return -1;
+		bytes[i] = (unsigned char)a[i];
+	}
+	memcpy(out, bytes, 4);
+	return 0;
+}
+
+/* "ADDR/PREFIX,GATEWAY,DNS,MTU" */
+static int key_net(struct config *c, char *v)
+{
+	char addr[16], gw[16], dns[16];
+	unsigned prefix, mtu;
+	char end;
+	struct net n = { .on = 1 };
+	if (sscanf(v, "%15[0-9.]/%2u,%15[0-9.],%15[0-9.],%5u%c", addr, &prefix, gw, dns, &mtu,
+		   &end) != 5 ||
+	    prefix < 1 || prefix > 32 || (mtu != 0 && (mtu < 576 || mtu > 65520)) ||
+	    parse_ipv4(addr, &n.addr) < 0 || parse_ipv4(gw, &n.gateway) < 0 ||
+	    parse_ipv4(dns, &n.dns) < 0)
+		return -1;
+	n.prefix = prefix;
+	n.mtu = mtu;
+	n.has_alias = c->net.has_alias;
+	n.alias = c->net.alias;
+	c->net = n;
+	return 0;
+}
+
+static int key_hostalias(struct config *c, char *v)
+{
+	if (parse_ipv4(v, &c->net.alias) < 0)
+		return -1;
+	c->net.has_alias = 1;
+	return 0;
+}
+
 static int key_shares(struct config *c, char *v)
 {
 	char *list[CONFIG_MAX_SHARES + 1];
@@ -386,12 +432,25 @@ static const struct {
 	const char *name;
 	int (*parse)(struct config *c, char *value);
 } keys[] = {
-	{ "cmd", key_cmd },           { "env", key_env },       { "cwd", key_cwd },
-	{ "tty", key_tty },           { "stdin", key_stdin },   { "user", key_user },
-	{ "hostname", key_hostname }, { "nonce", key_nonce },   { "io", key_io },
-	{ "debug", key_debug },       { "shares", key_shares }, { "timesync", key_timesync },
-	{ "timeport", key_timeport }, { "now", key_now },       { "poweroff", key_poweroff },
-	{ "root", key_root },         { "init", key_init },
+	{ "cmd", key_cmd },
+	{ "env", key_env },
+	{ "cwd", key_cwd },
+	{ "tty", key_tty },
+	{ "stdin", key_stdin },
+	{ "user", key_user },
+	{ "hostname", key_hostname },
+	{ "nonce", key_nonce },
+	{ "io", key_io },
+	{ "debug", key_debug },
+	{ "shares", key_shares },
+	{ "timesync", key_timesync },
+	{ "timeport", key_timeport },
+	{ "now", key_now },
+	{ "poweroff", key_poweroff },
+	{ "root", key_root },
+	{ "init", key_init },
+	{ "net", key_net },
+	{ "hostalias", key_hostalias },
 };
 
 /* Warnings quote at most this much of what they did not understand. */

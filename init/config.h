@@ -48,6 +48,18 @@ struct share {
 	int ro;
 };
 
+/* The NIC (wisp.net "ADDR/PREFIX,GATEWAY,DNS,MTU"), addresses in network
+ * order; and the address the name host.wisp.internal stands for
+ * (wisp.hostalias). */
+struct net {
+	int on;
+	unsigned addr, gateway, dns;
+	unsigned prefix; /* 1..32 */
+	unsigned mtu;    /* 0: the driver's */
+	int has_alias;
+	unsigned alias;
+};
+
 struct config {
 	char *argv[CONFIG_MAX_ARGS + 1]; /* the command; argv[0] == NULL: a shell */
 	char *env[CONFIG_MAX_ENV + 1];   /* K=V set on top of the defaults */
@@ -67,7 +79,8 @@ struct config {
 	struct share shares[CONFIG_MAX_SHARES];
 	size_t nshares;
 	struct root root;
-	char *init;          /* wisp.init: the root's own init takes PID 1; NULL: none */
+	char *init; /* wisp.init: the root's own init takes PID 1; NULL: none */
+	struct net net;
 	unsigned timesync_s; /* resync interval; 0: no resync, no exec check */
 	unsigned timeport;   /* the host time service's vsock port */
 	int has_now;         /* wisp.now: the host's clock at launch */

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "channel.h"
 #include "config.h"
+#include "etc_files.h"
 #include "handoff.h"
 #include "log.h"
 #include "mounts.h"
@@ -147,6 +148,14 @@ int main(int argc, char **argv)
 	int root_ok = channel_ok && rootfs_switch(&cfg) == 0;
 	if (cfg.root.kind != ROOT_NONE)
 		trace_mark(&trace, "root");
+	/* The NIC (--net user) and the /etc files that name the network, in
+	 * the root the command will see. A NIC that fails is a warning: the
+	 * command may not need it. */
+	if (cfg.net.on) {
+		net_up(&cfg);
+		trace_mark(&trace, "net");
+	}
+	etc_write_network(&cfg);
 	/* 3. The shares: a command never runs on a share that failed. */
 	int shares_ok = root_ok && mount_shares(&cfg) == 0;
 	trace_mark(&trace, "shares");

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "etc_files.h"
 #include "log.h"
 #include "shares.h"
 
@@ -180,36 +181,18 @@ static void free_initramfs(void)
 
 /* Replaces path with a new file holding text: never through a link the
  * image holds there. */
-static void put_file(const char *path, const char *text)
-{
-	if (unlink(path) < 0 && errno != ENOENT) {
-		log_warn("unlink %s: %s", path, strerror(errno));
-		return;
-	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	size_t len = strlen(text);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
-		log_warn("write %s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
 /* Who this machine is comes from the VM, not from the image: written to
- * the overlay at each boot. An empty machine-id makes systemd make up one
- * for this boot. */
+ * the overlay at each boot (/etc/hosts and resolv.conf too, by
+ * etc_write_network()). An empty machine-id makes systemd make up one for
+ * this boot. */
 static void write_identity(const struct config *c)
 {
 	if (make_dir("/etc") < 0)
 		return;
 	char text[256];
 	snprintf(text, sizeof(text), "%s\n", c->hostname);
-	put_file("/etc/hostname", text);
-	snprintf(text, sizeof(text),
-		 "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		 c->hostname);
-	put_file("/etc/hosts", text);
-	put_file("/etc/resolv.conf", "# wisp: this VM has no network (--net none)\n");
-	put_file("/etc/machine-id", "");
+	etc_put_file("/etc/hostname", text);
+	etc_put_file("/etc/machine-id", "");
 }
 
 /* What will be run must exist in the new root, or nothing runs. */
