@@ -443,6 +443,7 @@ PARSER(opt_fs)
 PARSER(opt_net)
 {
 	o->net = v;
+	o->net_given = 1;
 	return 0;
 }
 
@@ -1039,7 +1040,7 @@ static int check_options(enum opts_cmd cmd, const struct run_opts *o, char *err,
 			net_choices(names, sizeof(names));
 			return fail_choice(err, errlen, names, "unknown --net '%s'", o->net);
 		}
-		if (!strcmp(o->net, "none") && (o->npublish || o->nhost_ports))
+		if (!strcmp(o->net, "none") && (o->npublish || o->nhost_ports) && o->net_given)
 			return err_fail(err, errlen, "%s needs --net user: --net none has no NIC",
 					o->npublish ? "-p" : "--host-port");
 		if (o->vsock && o->no_vsock)
@@ -1086,6 +1087,9 @@ int parse_options(enum opts_cmd cmd, const struct opts_defaults *d, int argc, ch
 	}
 	o->argv = argv + optind;
 	o->argc = argc - optind;
+	/* A published or host port asks for the NIC, as Docker's -p does. */
+	if (!o->net_given && (o->npublish || o->nhost_ports))
+		o->net = "user";
 	return check_options(cmd, o, err, errlen);
 }
 

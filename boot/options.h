@@ -78,6 +78,7 @@ struct run_opts {
 	struct rootfs root; /* --rootfs: source and ":rw" here, the rest by rootfs_check() */
 	const char *init;   /* --init PATH: the distro's init, in the root; or NULL */
 	const char *net;    /* "user" or "none" */
+	int net_given;      /* --net was on the command line (else -p implies user) */
 	struct publish publish[OPTIONS_MAX_PUBLISH];
 	size_t npublish;
 	unsigned short host_ports[OPTIONS_MAX_HOST_PORTS]; /* --host-port: reachable as

@@ -274,16 +274,29 @@ static void test_memory_minimum_is_each_vmms(void)
 static const char *sample_value(const char *name)
 {
 	static const char *const samples[][2] = {
-		{ "env", "A=1" },          { "workdir", "/" },
-		{ "user", "1:1" },         { "name", "vm" },
-		{ "vmm", "qemu-q35" },     { "accel", "kvm" },
-		{ "memory", "64" },        { "cpus", "2" },
-		{ "kernel", "/k" },        { "initrd", "/i" },
-		{ "append", "a=1" },       { "rtc", "utc" },
-		{ "volume", "/tmp:/mnt" }, { "fs", "virtiofs" },
-		{ "vsock", "/tmp/v" },     { "cid", "4" },
-		{ "qmp", "/tmp/q" },       { "timeout", "1" },
-		{ "trace-json", "/t" },    { "rootfs", "host" },
+		{ "env", "A=1" },
+		{ "workdir", "/" },
+		{ "user", "1:1" },
+		{ "name", "vm" },
+		{ "vmm", "qemu-q35" },
+		{ "accel", "kvm" },
+		{ "memory", "64" },
+		{ "cpus", "2" },
+		{ "kernel", "/k" },
+		{ "initrd", "/i" },
+		{ "append", "a=1" },
+		{ "rtc", "utc" },
+		{ "volume", "/tmp:/mnt" },
+		{ "fs", "virtiofs" },
+		{ "net", "user" },
+		{ "publish", "8080:80" },
+		{ "host-port", "5432" },
+		{ "vsock", "/tmp/v" },
+		{ "cid", "4" },
+		{ "qmp", "/tmp/q" },
+		{ "timeout", "1" },
+		{ "trace-json", "/t" },
+		{ "rootfs", "host" },
 		{ "init", "/sbin/init" },
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
@@ -364,12 +377,13 @@ static void test_which_commands_take_which_options(void)
 	static const char *const want[OPTS_NCMDS] = {
 		[OPTS_RUN] =
 			" env workdir user interactive tty vmm accel memory cpus kernel initrd"
-			" append rootfs init rtc volume fs vsock cid no-vsock qmp timeout trace"
+			" append rootfs init rtc volume fs net publish host-port vsock cid no-vsock qmp"
+			" timeout trace"
 			" trace-json"
 			" verbose help ",
 		[OPTS_START] =
 			" name vmm accel memory cpus kernel initrd append rootfs init rtc volume"
-			" fs vsock cid no-vsock qmp timeout trace-json verbose help ",
+			" fs net publish host-port vsock cid no-vsock qmp timeout trace-json verbose help ",
 		[OPTS_EXEC] = " env workdir user interactive tty timeout trace help ",
 	};
 	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
@@ -543,6 +557,47 @@ static void test_rootfs_and_init(void)
 	CHECK_STR(err, "option '--rootfs' does not apply to wisp exec");
 }
 
+/* -p: Docker's syntax and defaults; every bad value is one line. */
+static void test_publish(void)
+{
+	struct publish p;
+	char err[OPTIONS_ERR_LEN];
+	CHECK(parse_publish("8080:80", &p, err, sizeof(err)) == 0);
+	CHECK_STR(p.host_ip, "127.0.0.1");
+	CHECK(p.host_port == 8080 && p.guest_port == 80 && !p.udp);
+	CHECK(parse_publish("0.0.0.0:53:5353/udp", &p, err, sizeof(err)) == 0);
+	CHECK_STR(p.host_ip, "0.0.0.0");
+	CHECK(p.host_port == 53 && p.guest_port == 5353 && p.udp);
+	CHECK(parse_publish("65535:1/tcp", &p, err, sizeof(err)) == 0);
+	static const char *const bad[] = { "80",       "0:80",        "80:0",   "65536:80",
+					   "80:65536", "80:80/sctp",  "80:80/", "1.2.3:80:80",
+					   ":80:80",   "a:80",        "80:b",   "1.2.3.4:80",
+					   "-1:80",    "80:80:80:80", "",       "+80:80" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK(parse_publish(bad[i], &p, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "invalid -p") != NULL);
+	}
+	struct run_opts o;
+	const char *dup[] = { "wisp", "--net", "user", "-p", "80:80", "-p", "1.2.3.4:80:81", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 7, (char **)dup, &o, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "published twice") != NULL);
+	const char *both[] = { "wisp", "--net", "user", "-p", "80:80", "-p", "80:80/udp", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 7, (char **)both, &o, err, sizeof(err)) == 0);
+	CHECK(o.npublish == 2);
+	const char *implied[] = { "wisp", "-p", "80:80", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 3, (char **)implied, &o, err, sizeof(err)) == 0);
+	CHECK_STR(o.net, "user");
+	const char *none[] = { "wisp", "--net", "none", "-p", "80:80", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 5, (char **)none, &o, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "needs --net user") != NULL);
+	const char *port[] = { "wisp", "--net", "user", "--host-port", "70000", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 5, (char **)port, &o, err, sizeof(err)) < 0);
+	const char *net[] = { "wisp", "--net", "bridge", NULL };
+	CHECK(parse_options(OPTS_RUN, NULL, 3, (char **)net, &o, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "unknown --net 'bridge'") != NULL);
+}
+
 int main(void)
 {
 	test_start_exec_and_serve();
@@ -557,5 +612,6 @@ int main(void)
 	test_usage_lists_each_commands_options();
 	test_first_operand();
 	test_rootfs_and_init();
+	test_publish();
 	return check_summary("test_options");
 }
