@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/base64.h"
+#include "net_stack.h"
 
 struct text {
 	char *buf;
@@ -182,6 +183,13 @@ int build_kcmdline(const struct guest_setup *g, char *out, char *err, size_t err
 		add_list(&t, "shares", list, o->nvolumes);
 	}
 	add_root_keys(&t, o);
+	/* --net user: the NIC's fixed numbers; the gateway is also the host's
+	 * name (net_stack.h). */
+	if (!strcmp(o->net, "user"))
+		add(&t,
+		    " wisp.net=" NET_GUEST_ADDR "/%d," NET_GATEWAY "," NET_DNS
+		    ",%d wisp.hostalias=" NET_GATEWAY,
+		    NET_PREFIX, NET_MTU);
 	/* The user's own arguments last, so that they win. */
 	if (o->append && *o->append)
 		add(&t, " %s", o->append);

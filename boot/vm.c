@@ -19,6 +19,7 @@
 #include "../common/wire.h"
 #include "child.h"
 #include "msg.h"
+#include "net_stack.h"
 #include "root_stage.h"
 #include "virtiofsd.h"
 #include "volumes.h"
@@ -422,9 +423,11 @@ static int start_vmm(struct vm *vm)
 		spec.root = vm->root_export;
 	else if (c->o->root.kind == ROOTFS_IMAGE)
 		spec.root = c->o->root.path;
-	struct vm_fds fds = {
-		.console = con[1], .channel = io[1], .vsock = vm->vsock_fd, .qmp = vm->qmp_fd
-	};
+	struct vm_fds fds = { .console = con[1],
+			      .channel = io[1],
+			      .vsock = vm->vsock_fd,
+			      .qmp = vm->qmp_fd,
+			      .net = vm->net_fd };
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		fds.shares[i] = vm->share_fds[i];
 	struct vmm_launch a;
@@ -440,6 +443,7 @@ static int start_vmm(struct vm *vm)
 	close(err[1]);
 	close_fd(&vm->vsock_fd);
 	close_fd(&vm->qmp_fd);
+	close_fd(&vm->net_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
 	if (pid < 0) {
@@ -594,7 +598,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->out = out;
 	vm->trace = t;
 	vm->t0 = t0;
-	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
+	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = vm->net_fd = -1;
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
 	vm->shutdown_conn.fd = vm->deadline.w.fd = vm->helper_err.fd = vm->helper_err_w = -1;
@@ -620,6 +624,13 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		return -1;
 	if (open_qmp(vm) < 0)
 		return -1;
+	if (!strcmp(c->o->net, "user")) {
+		pid_t pid;
+		vm->net_fd = net_stack_start(c->o, c->o->verbose ? helper_stderr(vm) : -1, &pid);
+		if (vm->net_fd < 0)
+			return -1;
+		add_helper(vm, pid);
+	}
 	return start_vmm(vm);
 }
 

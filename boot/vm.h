@@ -23,7 +23,7 @@
 #include "vm_log.h"
 #include "vmm.h"
 
-#define VM_MAX_HELPERS (OPTIONS_MAX_VOLUMES + 1)
+#define VM_MAX_HELPERS (OPTIONS_MAX_VOLUMES + 2)
 
 struct vm;
 
@@ -69,6 +69,7 @@ struct vm {
 	size_t nhelpers;
 	pid_t vsockd; /* also among helpers; -1 once reaped */
 	int share_fds[OPTIONS_MAX_VOLUMES], vsock_fd;
+	int net_fd;     /* --net user: QEMU's end of the stack's socket */
 	int qmp_fd;     /* --qmp's listening socket, until the VMM has it */
 	pid_t vmm_pid;  /* -1 once reaped */
 	int channel_fd; /* PID 1's stream, for the owner to take */

@@ -18,6 +18,7 @@ struct vm_fds {
 	int vsock;                       /* the vhost-user socket of wisp-vsockd */
 	int shares[OPTIONS_MAX_VOLUMES]; /* one vhost-user socket per virtiofs volume */
 	int qmp;                         /* a listening socket for --qmp (0600, wisp's) */
+	int net;                         /* --net user: the user-mode stack's stream socket */
 };
 
 struct vm_spec {
@@ -30,7 +31,7 @@ struct vm_spec {
 };
 
 #define VMM_MAX_ARGS 128
-#define VMM_MAX_FDS (4 + OPTIONS_MAX_VOLUMES)
+#define VMM_MAX_FDS (5 + OPTIONS_MAX_VOLUMES)
 
 /* What to run: argv for execvp(), and which fd goes to which number. */
 struct vmm_launch {

@@ -47,7 +47,7 @@ static void test_rtc_and_qmp_reach_qemu(void)
 	};
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = 11 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = 11, .net = -1 };
 	struct vmm_launch l;
 	for (int m = 0; m < 2; m++) {
 		const struct vmm *vmm = vmm_find(m ? "qemu-q35" : "qemu-microvm");
@@ -86,9 +86,12 @@ static void test_devices_and_fds(void)
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .vsock = 1
 	};
-	struct vm_fds fds = {
-		.console = 10, .channel = -1, .vsock = 11, .shares = { 12, 13 }, .qmp = -1
-	};
+	struct vm_fds fds = { .console = 10,
+			      .channel = -1,
+			      .vsock = 11,
+			      .shares = { 12, 13 },
+			      .qmp = -1,
+			      .net = -1 };
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-pc");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
@@ -112,7 +115,7 @@ static void test_9p_volumes(void)
 	const char *w[] = { "-v", "/a,source=/etc:/a", "-v", "/c:/c:ro,passthrough", "true", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1, .net = -1 };
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-microvm");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
@@ -211,7 +214,7 @@ static void test_rootfs_keys_and_devices(void)
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .root = "/r/a,b/tree"
 	};
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1, .net = -1 };
 	struct vmm_launch l;
 	const struct vmm *micro = vmm_find("qemu-microvm"), *q35 = vmm_find("qemu-q35");
 	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
