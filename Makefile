@@ -152,6 +152,7 @@ $(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c common/
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/test_image_spec: $(call objs,san,boot/image_spec.c)
 $(OUT)/unit/test_apt_text: $(call objs,san,$(IMAGE_TEXT_CORE))
+$(OUT)/unit/test_net_args: $(call objs,san,boot/net_args.c)
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)

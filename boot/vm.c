@@ -355,6 +355,12 @@ static _Noreturn void exec_vmm(const struct vm *vm, const struct vmm_launch *a, 
 	child_prepare(parent, SIGKILL);
 	if (dup2(err_w, STDERR_FILENO) < 0)
 		_exit(127);
+	/* --net user: the namespaces first, so that QEMU and the staging
+	 * both live in them. */
+	if (vm->net.child_fd >= 0) {
+		close(vm->net.sync_fd);
+		net_stack_enter(vm->c->o, vm->net.child_fd);
+	}
 	/* Staging allocates and formats after fork: safe only because wisp
 	 * has no threads (keep it so, or move this before the fork). */
 	const struct rootfs *r = &vm->c->o->root;
@@ -423,11 +429,9 @@ static int start_vmm(struct vm *vm)
 		spec.root = vm->root_export;
 	else if (c->o->root.kind == ROOTFS_IMAGE)
 		spec.root = c->o->root.path;
-	struct vm_fds fds = { .console = con[1],
-			      .channel = io[1],
-			      .vsock = vm->vsock_fd,
-			      .qmp = vm->qmp_fd,
-			      .net = vm->net_fd };
+	struct vm_fds fds = {
+		.console = con[1], .channel = io[1], .vsock = vm->vsock_fd, .qmp = vm->qmp_fd
+	};
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		fds.shares[i] = vm->share_fds[i];
 	struct vmm_launch a;
@@ -443,9 +447,23 @@ static int start_vmm(struct vm *vm)
 	close(err[1]);
 	close_fd(&vm->vsock_fd);
 	close_fd(&vm->qmp_fd);
-	close_fd(&vm->net_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
+	if (pid > 0 && vm->net.child_fd >= 0) {
+		vm->vmm_pid = pid;
+		int r = net_stack_attach(&vm->net, vm->loop, c->o, pid, vm->dir,
+					 c->log          ? helper_stderr(vm)
+					 : c->o->verbose ? STDERR_FILENO
+							 : -1);
+		if (vm->net.pid > 0)
+			add_helper(vm, vm->net.pid);
+		if (r < 0) {
+			close(con[0]);
+			close_fd(&io[0]);
+			close(err[0]);
+			return -1;
+		}
+	}
 	if (pid < 0) {
 		msg_warn(ok ? "fork: %s" : "%s: too many arguments",
 			 ok ? strerror(errno) : c->vmm->name);
@@ -598,7 +616,9 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->out = out;
 	vm->trace = t;
 	vm->t0 = t0;
-	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = vm->net_fd = -1;
+	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
+	vm->net.sync_fd = vm->net.child_fd = -1;
+	host_ports_init(&vm->net.ports);
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
 	vm->shutdown_conn.fd = vm->deadline.w.fd = vm->helper_err.fd = vm->helper_err_w = -1;
@@ -612,7 +632,13 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		return -1;
 	}
 	int tree = rootfs_is_tree(&c->o->root);
-	if ((c->agent || tree) && claim_dir(vm) < 0)
+	int net = !strcmp(c->o->net, "user");
+	char err[300];
+	if (net && net_ports_free(c->o, err, sizeof(err)) < 0) {
+		msg_warn("%s", err);
+		return -1;
+	}
+	if ((c->agent || tree || net) && claim_dir(vm) < 0)
 		return -1;
 	if (tree && make_stage_dir(vm) < 0)
 		return -1;
@@ -624,13 +650,8 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		return -1;
 	if (open_qmp(vm) < 0)
 		return -1;
-	if (!strcmp(c->o->net, "user")) {
-		pid_t pid;
-		vm->net_fd = net_stack_start(c->o, c->o->verbose ? helper_stderr(vm) : -1, &pid);
-		if (vm->net_fd < 0)
-			return -1;
-		add_helper(vm, pid);
-	}
+	if (net && net_stack_prepare(&vm->net) < 0)
+		return -1;
 	return start_vmm(vm);
 }
 
@@ -702,6 +723,7 @@ void vm_teardown(struct vm *vm)
 	 * --vsock socket behind when it is killed. */
 	remove_socket(vm->c->o->qmp);
 	remove_socket(vm->c->o->vsock);
+	net_stack_free(&vm->net, vm->loop);
 	if (vm->ready_path[0])
 		unlink(vm->ready_path);
 	if (vm->dir[0])

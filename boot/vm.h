@@ -16,6 +16,7 @@
 #include "console.h"
 #include "hybrid.h"
 #include "loop.h"
+#include "net_stack.h"
 #include "options.h"
 #include "outcome.h"
 #include "runtime.h"
@@ -69,10 +70,10 @@ struct vm {
 	size_t nhelpers;
 	pid_t vsockd; /* also among helpers; -1 once reaped */
 	int share_fds[OPTIONS_MAX_VOLUMES], vsock_fd;
-	int net_fd;     /* --net user: QEMU's end of the stack's socket */
-	int qmp_fd;     /* --qmp's listening socket, until the VMM has it */
-	pid_t vmm_pid;  /* -1 once reaped */
-	int channel_fd; /* PID 1's stream, for the owner to take */
+	struct net_stack net; /* --net user */
+	int qmp_fd;           /* --qmp's listening socket, until the VMM has it */
+	pid_t vmm_pid;        /* -1 once reaped */
+	int channel_fd;       /* PID 1's stream, for the owner to take */
 	struct watch con, err;
 	struct watch helper_err; /* the helpers' stderr, with a log */
 	struct line_splitter helper_lines;

@@ -18,7 +18,6 @@ struct vm_fds {
 	int vsock;                       /* the vhost-user socket of wisp-vsockd */
 	int shares[OPTIONS_MAX_VOLUMES]; /* one vhost-user socket per virtiofs volume */
 	int qmp;                         /* a listening socket for --qmp (0600, wisp's) */
-	int net;                         /* --net user: the user-mode stack's stream socket */
 };
 
 struct vm_spec {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kcmdline.h"
+#include "net_stack.h"
 #include "vmm.h"
 
 #define QEMU "qemu-system-x86_64"
@@ -20,7 +21,6 @@
 #define FD_VSOCK 5
 #define FD_QMP 6
 #define FD_SHARES 7 /* to FD_SHARES + OPTIONS_MAX_VOLUMES - 1 */
-#define FD_NET (FD_SHARES + OPTIONS_MAX_VOLUMES)
 
 /* One argument, or an option and its value, appended to l's argv. */
 static void arg(struct vmm_launch *l, const char *word);
@@ -190,10 +190,13 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 		opt(l, "-chardev", "socket,id=vsock,fd=%d", FD_VSOCK);
 		opt(l, "-device", "vhost-user-vsock-%s,chardev=vsock", microvm ? "device" : "pci");
 	}
-	/* --net user: virtio-net on the user-mode stack's socket. */
-	if (fds->net >= 0) {
-		pass_fd(l, fds->net, FD_NET);
-		opt(l, "-netdev", "stream,id=net0,addr.type=fd,addr.str=%d", FD_NET);
+	/* --net user: virtio-net on slirp, in the namespace the VMM's child
+	 * entered (net_stack.h). */
+	if (!strcmp(o->net, "user")) {
+		char netdev[128 + OPTIONS_MAX_PUBLISH * 32];
+		if (net_qemu_netdev(o, netdev, sizeof(netdev)) < 0)
+			return -1;
+		opt(l, "-netdev", "%s", netdev);
 		opt(l, "-device", "virtio-net-%s,netdev=net0", microvm ? "device" : "pci");
 	}
 	return l->argc < VMM_MAX_ARGS - 1 ? 0 : -1;
