@@ -47,10 +47,12 @@ PYTEST := $(PYTHON) -m pytest
 DEB_PACKAGES := gcc make libc6-dev musl-tools linux-source-6.1 bc bison flex \
 	libelf-dev libssl-dev xz-utils lz4 cpio qemu-system-x86 busybox-static \
 	python3 python3-pytest clang libclang-rt-14-dev procps clang-format cppcheck \
-	e2fsprogs erofs-utils squashfs-tools mmdebstrap dpkg-dev uidmap
+	e2fsprogs erofs-utils squashfs-tools mmdebstrap dpkg-dev uidmap \
+	slirp4netns
 # The last line builds the test roots of --rootfs (tests/helpers/mkroot.sh)
 # and `wisp image`'s images (dpkg-dev for dpkg-scanpackages, its local
 # repository's index; uidmap for mmdebstrap's unshare mode without root).
+# slirp4netns joins --net user's namespace to the host (boot/net_stack.h).
 # make bench needs nothing more: it fetches Debian's cloud kernel for its
 # baselines itself, with apt-get download, into the cache.
 

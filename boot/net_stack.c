@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -211,17 +212,58 @@ static int receive_listeners(struct net_stack *n, const struct run_opts *o, int 
 	return 0;
 }
 
-static int start_slirp(struct net_stack *n, pid_t child, int err_fd)
+/* slirp4netns's stderr: passed on to err_fd (the log, or --verbose's
+ * stderr) or dropped, never left to fill a pipe and stall it. */
+static void on_slirp_stderr(struct watch *w, uint32_t events)
 {
-	int ready[2];
+	(void)events;
+	struct net_stack *n = container_of(w, struct net_stack, err);
+	char buf[4096];
+	ssize_t r = read(w->fd, buf, sizeof(buf));
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r <= 0) {
+		loop_close(n->loop, w);
+		return;
+	}
+	if (n->err_fd >= 0 && write(n->err_fd, buf, (size_t)r) < 0) {
+		/* the log is bounded and may refuse: dropped */
+	}
+}
+
+/* The last line slirp4netns wrote before it gave up (all writers gone),
+ * past its own "child failed(1)" summary. */
+static void say_slirp_failure(int fd)
+{
+	char buf[4096];
+	size_t len = 0;
+	ssize_t r;
+	while (len + 1 < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	buf[len] = 0;
+	const char *why = "";
+	for (char *line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n"))
+		if (strncmp(line, "child failed", 12) && strncmp(line, "WARNING", 7))
+			why = line;
+	msg_warn("--net user: slirp4netns failed%s%s", *why ? ": " : "", why);
+}
+
+static int start_slirp(struct net_stack *n, pid_t child)
+{
+	int ready[2], err[2];
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		msg_warn("pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		msg_warn("pipe: %s", strerror(errno));
+		close(ready[0]), close(ready[1]);
 		return -1;
 	}
 	char *argv[16], buf[1024];
 	if (net_slirp_argv(child, geteuid() == 0, 3, n->api, argv, 16, buf, sizeof(buf)) < 0) {
 		msg_warn("--net user: %s: path too long", n->api);
-		close(ready[0]), close(ready[1]);
+		close(ready[0]), close(ready[1]), close(err[0]), close(err[1]);
 		return -1;
 	}
 	pid_t parent = getpid();
@@ -229,24 +271,37 @@ static int start_slirp(struct net_stack *n, pid_t child, int err_fd)
 	if (n->pid < 0) {
 		msg_warn("fork: %s", strerror(errno));
 		n->pid = 0;
-		close(ready[0]), close(ready[1]);
+		close(ready[0]), close(ready[1]), close(err[0]), close(err[1]);
 		return -1;
 	}
 	if (n->pid == 0) {
-		int null = child_prepare(parent, SIGTERM);
-		if (dup2(ready[1], 3) < 0 || dup2(err_fd >= 0 ? err_fd : null, STDERR_FILENO) < 0)
+		child_prepare(parent, SIGTERM);
+		if (dup2(ready[1], 3) < 0 || dup2(err[1], STDERR_FILENO) < 0)
 			_exit(127);
 		execvp(argv[0], argv);
-		dprintf(STDERR_FILENO, "--net user: cannot run slirp4netns: %s\n", strerror(errno));
+		dprintf(STDERR_FILENO, "cannot run slirp4netns: %s\n", strerror(errno));
 		_exit(127);
 	}
 	close(ready[1]);
+	close(err[1]);
 	char byte;
 	int ok = wait_readable(ready[0], "slirp4netns") == 0 && read(ready[0], &byte, 1) == 1;
 	close(ready[0]);
-	if (!ok)
-		msg_warn("--net user: slirp4netns did not start (see its message)");
-	return ok ? 0 : -1;
+	if (!ok) {
+		/* It ends once its ready fd is closed unwritten: its message is
+		 * whole when the pipe ends. */
+		kill(n->pid, SIGTERM);
+		say_slirp_failure(err[0]);
+		close(err[0]);
+		return -1;
+	}
+	if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    loop_add(n->loop, &n->err, err[0], EPOLLIN, on_slirp_stderr) < 0) {
+		msg_warn("--net user: epoll: %s", strerror(errno));
+		close(err[0]);
+		return -1;
+	}
+	return 0;
 }
 
 /* One request on slirp4netns's API: it answers {"return": ...} or
@@ -315,6 +370,8 @@ int net_stack_attach(struct net_stack *n, struct loop *l, const struct run_opts 
 {
 	int fds[OPTIONS_MAX_HOST_PORTS];
 	close_fd(&n->child_fd);
+	n->loop = l;
+	n->err_fd = err_fd;
 	if ((size_t)snprintf(n->api, sizeof(n->api), "%s/net.sock", dir) >= sizeof(n->api)) {
 		msg_warn("--net user: %s: path too long", dir);
 		return -1;
@@ -322,7 +379,7 @@ int net_stack_attach(struct net_stack *n, struct loop *l, const struct run_opts 
 	if (receive_listeners(n, o, fds) < 0)
 		return -1;
 	if (host_ports_start(&n->ports, l, fds, o->host_ports, o->nhost_ports) < 0 ||
-	    start_slirp(n, child, err_fd) < 0 || add_forwards(n, o) < 0)
+	    start_slirp(n, child) < 0 || add_forwards(n, o) < 0)
 		return -1;
 	if (write(n->sync_fd, "g", 1) != 1) {
 		msg_warn("--net user: the VMM's child: %s", strerror(errno));
@@ -337,6 +394,8 @@ void net_stack_free(struct net_stack *n, struct loop *l)
 	close_fd(&n->sync_fd);
 	close_fd(&n->child_fd);
 	host_ports_free(&n->ports, l);
+	if (n->loop)
+		loop_close(l, &n->err);
 	if (n->api[0])
 		unlink(n->api);
 }

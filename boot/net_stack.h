@@ -33,6 +33,9 @@ struct net_stack {
 	int child_fd; /* the child's end, until the fork */
 	char api[128];
 	struct host_ports ports;
+	struct loop *loop;
+	struct watch err; /* slirp4netns's stderr */
+	int err_fd;       /* where it goes: the log, wisp's stderr, or -1 */
 };
 
 /* QEMU's -netdev value for o (slirp, with -p's hostfwd). Pure: 0, or -1

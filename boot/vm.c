@@ -617,7 +617,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->trace = t;
 	vm->t0 = t0;
 	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
-	vm->net.sync_fd = vm->net.child_fd = -1;
+	vm->net.sync_fd = vm->net.child_fd = vm->net.err.fd = -1;
 	host_ports_init(&vm->net.ports);
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
