@@ -205,7 +205,7 @@ lint:
 format:
 	$(Q)clang-format -i $(LINT_SRC)
 
-test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/clock_probe $(OUT)/hostile.cpio.lz4
+test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/clock_probe $(OUT)/udp_probe $(OUT)/hostile.cpio.lz4
 	$(Q)$(PYTEST) -q tests
 
 # A benchmark, not a test: medians and ratios against baselines built in

@@ -33,6 +33,18 @@ static void word(struct words *w, const char *fmt, ...)
 	w->used += (size_t)n + 1;
 }
 
+uint16_t net_ns_port(const struct run_opts *o, size_t i)
+{
+	unsigned port = NET_NS_PORT_BASE;
+	for (size_t k = 0;; port++) {
+		int taken = 0;
+		for (size_t j = 0; j < o->nhost_ports; j++)
+			taken |= o->host_ports[j] == port;
+		if (!taken && k++ == i)
+			return (uint16_t)port;
+	}
+}
+
 int net_qemu_netdev(const struct run_opts *o, char *buf, size_t size)
 {
 	/* No IPv6: the guest's kernel has none. The host's own address
@@ -42,19 +54,19 @@ int net_qemu_netdev(const struct run_opts *o, char *buf, size_t size)
 			 "user,id=net0,net=" NET_GUEST_ADDR "/%d,host=" NET_GATEWAY ",ipv6=off",
 			 NET_PREFIX);
 	size_t at = n < 0 ? size : (size_t)n;
-	/* -p: the namespace's port (slirp4netns forwards the host's to it)
-	 * to the guest's. */
+	/* -p: from the namespace's loopback, where wisp relays the host's
+	 * port, to the guest's. */
 	for (size_t i = 0; i < o->npublish && at < size; i++) {
 		const struct publish *p = &o->publish[i];
-		n = snprintf(buf + at, size - at, ",hostfwd=%s::%u-:%u", p->udp ? "udp" : "tcp",
-			     p->host_port, p->guest_port);
+		n = snprintf(buf + at, size - at, ",hostfwd=%s:127.0.0.1:%u-:%u",
+			     p->udp ? "udp" : "tcp", net_ns_port(o, i), p->guest_port);
 		at = n < 0 ? size : at + (size_t)n;
 	}
 	return at < size ? 0 : -1;
 }
 
-int net_slirp_argv(pid_t pid, int as_root, int ready_fd, const char *api, char **argv, size_t max,
-		   char *buf, size_t size)
+int net_slirp_argv(pid_t pid, int as_root, int ready_fd, char **argv, size_t max, char *buf,
+		   size_t size)
 {
 	struct words w = { .argv = argv, .max = max, .buf = buf, .size = size };
 	word(&w, "slirp4netns");
@@ -64,21 +76,11 @@ int net_slirp_argv(pid_t pid, int as_root, int ready_fd, const char *api, char *
 	word(&w, "--disable-host-loopback");
 	word(&w, "--cidr=" NET_NS_CIDR);
 	word(&w, "--ready-fd=%d", ready_fd);
-	word(&w, "--api-socket=%s", api);
-	/* Not root: the namespace belongs to the child's user namespace,
+	/* Not root: the namespace belongs to the keeper's user namespace,
 	 * which slirp4netns must enter first to join it. */
 	if (!as_root)
 		word(&w, "--userns-path=/proc/%d/ns/user", (int)pid);
 	word(&w, "%d", (int)pid);
 	word(&w, "tap0");
 	return w.overflow ? -1 : 0;
-}
-
-int net_hostfwd_request(const struct publish *p, char *buf, size_t size)
-{
-	int n = snprintf(buf, size,
-			 "{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", "
-			 "\"host_addr\": \"%s\", \"host_port\": %u, \"guest_port\": %u}}",
-			 p->udp ? "udp" : "tcp", p->host_ip, p->host_port, p->host_port);
-	return n < 0 || (size_t)n >= size ? -1 : n;
 }

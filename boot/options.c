@@ -802,8 +802,8 @@ const struct opt_row options_table[] = {
 	  .cmds = VM,
 	  .group = G_SOCKETS,
 	  .parse = opt_net,
-	  .help = { "user: a NIC with outbound NAT and DNS through passt, no root needed; none: "
-		    "loopback only" },
+	  .help = { "user: a NIC with outbound NAT and DNS (QEMU's slirp in a network "
+		    "namespace of its own, slirp4netns), no root needed; none: loopback only" },
 	  .note = note_net },
 	{ .name = "publish",
 	  .letter = 'p',

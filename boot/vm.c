@@ -346,6 +346,19 @@ static int start_vsockd(struct vm *vm)
 	return 0;
 }
 
+/* --net user's namespace, slirp4netns and relays. */
+static int start_net(struct vm *vm)
+{
+	const struct vm_config *c = vm->c;
+	int err_fd = c->log ? helper_stderr(vm) : c->o->verbose ? STDERR_FILENO : -1;
+	int r = net_stack_start(&vm->net, vm->loop, c->o, err_fd);
+	if (vm->net.ns.pid > 0)
+		add_helper(vm, vm->net.ns.pid);
+	if (vm->net.slirp > 0)
+		add_helper(vm, vm->net.slirp);
+	return r;
+}
+
 /* --- the VMM --- */
 
 static _Noreturn void exec_vmm(const struct vm *vm, const struct vmm_launch *a, int err_w,
@@ -357,10 +370,8 @@ static _Noreturn void exec_vmm(const struct vm *vm, const struct vmm_launch *a, 
 		_exit(127);
 	/* --net user: the namespaces first, so that QEMU and the staging
 	 * both live in them. */
-	if (vm->net.child_fd >= 0) {
-		close(vm->net.sync_fd);
-		net_stack_enter(vm->c->o, vm->net.child_fd);
-	}
+	if (vm->net.ns.pid > 0)
+		net_stack_join(&vm->net);
 	/* Staging allocates and formats after fork: safe only because wisp
 	 * has no threads (keep it so, or move this before the fork). */
 	const struct rootfs *r = &vm->c->o->root;
@@ -449,21 +460,6 @@ static int start_vmm(struct vm *vm)
 	close_fd(&vm->qmp_fd);
 	for (size_t i = 0; i < OPTIONS_MAX_VOLUMES; i++)
 		close_fd(&vm->share_fds[i]);
-	if (pid > 0 && vm->net.child_fd >= 0) {
-		vm->vmm_pid = pid;
-		int r = net_stack_attach(&vm->net, vm->loop, c->o, pid, vm->dir,
-					 c->log          ? helper_stderr(vm)
-					 : c->o->verbose ? STDERR_FILENO
-							 : -1);
-		if (vm->net.pid > 0)
-			add_helper(vm, vm->net.pid);
-		if (r < 0) {
-			close(con[0]);
-			close_fd(&io[0]);
-			close(err[0]);
-			return -1;
-		}
-	}
 	if (pid < 0) {
 		msg_warn(ok ? "fork: %s" : "%s: too many arguments",
 			 ok ? strerror(errno) : c->vmm->name);
@@ -617,8 +613,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->trace = t;
 	vm->t0 = t0;
 	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
-	vm->net.sync_fd = vm->net.child_fd = vm->net.err.fd = -1;
-	host_ports_init(&vm->net.ports);
+	net_stack_init(&vm->net);
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
 	vm->shutdown_conn.fd = vm->deadline.w.fd = vm->helper_err.fd = vm->helper_err_w = -1;
@@ -632,13 +627,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		return -1;
 	}
 	int tree = rootfs_is_tree(&c->o->root);
-	int net = !strcmp(c->o->net, "user");
-	char err[300];
-	if (net && net_ports_free(c->o, err, sizeof(err)) < 0) {
-		msg_warn("%s", err);
-		return -1;
-	}
-	if ((c->agent || tree || net) && claim_dir(vm) < 0)
+	if ((c->agent || tree) && claim_dir(vm) < 0)
 		return -1;
 	if (tree && make_stage_dir(vm) < 0)
 		return -1;
@@ -650,7 +639,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 		return -1;
 	if (open_qmp(vm) < 0)
 		return -1;
-	if (net && net_stack_prepare(&vm->net) < 0)
+	if (!strcmp(c->o->net, "user") && start_net(vm) < 0)
 		return -1;
 	return start_vmm(vm);
 }
@@ -723,7 +712,7 @@ void vm_teardown(struct vm *vm)
 	 * --vsock socket behind when it is killed. */
 	remove_socket(vm->c->o->qmp);
 	remove_socket(vm->c->o->vsock);
-	net_stack_free(&vm->net, vm->loop);
+	net_stack_free(&vm->net);
 	if (vm->ready_path[0])
 		unlink(vm->ready_path);
 	if (vm->dir[0])

@@ -193,7 +193,7 @@ static int launch(const struct vmm *vmm, const struct vm_spec *s, const struct v
 	/* --net user: virtio-net on slirp, in the namespace the VMM's child
 	 * entered (net_stack.h). */
 	if (!strcmp(o->net, "user")) {
-		char netdev[128 + OPTIONS_MAX_PUBLISH * 32];
+		char netdev[NET_NETDEV_MAX];
 		if (net_qemu_netdev(o, netdev, sizeof(netdev)) < 0)
 			return -1;
 		opt(l, "-netdev", "%s", netdev);

@@ -1,0 +1,52 @@
+/* -p HOST_IP:HOST_PORT:GUEST_PORT[/udp]: wisp binds the host's side itself
+ * (so a port in use fails at once, with the kernel's reason), and relays
+ * each TCP connection, each UDP peer, to QEMU's hostfwd on the namespace's
+ * 127.0.0.1 (net_ns.h), a socket the namespace's keeper makes for it.
+ * QEMU's slirp takes it from there to the guest's port. */
+#ifndef WISP_NET_PUBLISH_H
+#define WISP_NET_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "net_ns.h"
+#include "options.h"
+
+/* TCP connections and UDP peers relayed at once, all ports together: more
+ * connections wait in the backlog; a new UDP peer past the cap takes the
+ * place of the one heard from longest ago. */
+#define PUBLISH_MAX_CONNS 64
+#define PUBLISH_MAX_PEERS 64
+
+struct publish_conn;
+struct publish_peer;
+struct net_publish;
+
+struct publish_port {
+	struct watch w;
+	const struct publish *p;
+	uint16_t ns_port;
+	struct net_publish *owner;
+};
+
+struct net_publish {
+	struct loop *loop;
+	struct net_ns *ns;
+	struct publish_port ports[OPTIONS_MAX_PUBLISH];
+	size_t n;
+	struct publish_conn *conns;
+	size_t nconns;
+	struct publish_peer *peers; /* most recently heard first */
+	size_t npeers;
+};
+
+void net_publish_init(struct net_publish *pb);
+/* Binds every -p port on the host: 0, or -1 with one line in err
+ * ("-p 127.0.0.1:8080/tcp: Address already in use"). */
+int net_publish_bind(struct net_publish *pb, const struct run_opts *o, char *err, size_t errlen);
+/* Relays from now on, through ns. */
+int net_publish_start(struct net_publish *pb, struct loop *l, struct net_ns *ns);
+void net_publish_free(struct net_publish *pb);
+
+#endif

@@ -1,0 +1,256 @@
+"""--net user and --net none: outbound NAT and DNS through QEMU's slirp in a
+network namespace of its own, the host reachable as host.wisp.internal on
+the ports named with --host-port and on no other, -p published ports (TCP
+and UDP), and the errors. Every server here listens on the host's loopback
+only, and nothing leaves the machine (DNS is answered by slirp4netns from
+the host's resolver only for the name lookups of the guest's own hosts
+file)."""
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import HARD_TIMEOUT, OUT, WISP, assert_no_leftovers, wisp
+
+
+def slirp_processes():
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if f.read().startswith(b"slirp4netns\0"):
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def assert_all_gone(result):
+    assert_no_leftovers(result)
+    assert slirp_processes() == [], "slirp4netns outlived wisp"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def host_servers(tmp_path):
+    """Two HTTP servers on the host's 127.0.0.1 serving tmp_path/blob."""
+    blob = os.urandom(3 * 1024 * 1024 + 17)
+    (tmp_path / "blob").write_bytes(blob)
+    servers = []
+    for _ in range(2):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                              functools.partial(Quiet, directory=str(tmp_path)))
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    yield [s.server_address[1] for s in servers], hashlib.sha256(blob).hexdigest()
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+def test_outbound_dns_and_the_host_alias_on_named_ports_only(host_servers):
+    (named, other), digest = host_servers
+    script = (
+        "cat /etc/resolv.conf; grep host.wisp.internal /etc/hosts; "
+        "wget -q -O- http://host.wisp.internal:%d/blob | sha256sum; "
+        "wget -q -O- http://10.0.2.2:%d/blob >/dev/null 2>&1; echo other=$?; "
+        # The guest's own 127.0.0.1 is not the host's.
+        "wget -q -O- http://127.0.0.1:%d/blob >/dev/null 2>&1; echo local=$?; "
+        # Routing 127.0.0.0/8 out of eth0 reaches the namespace's loopback,
+        # not the host's: the named port answers, the other does not.
+        "sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.eth0.route_localnet=1; "
+        "ip addr flush dev lo; ip link set lo down; "
+        "ip route add 127.0.0.0/8 via 10.0.2.2 dev eth0 onlink; "
+        "wget -q -O- http://127.0.0.1:%d/blob | sha256sum; "
+        "wget -q -O- http://127.0.0.1:%d/blob >/dev/null 2>&1; echo trick=$?"
+    ) % (named, other, other, named, other)
+    r = wisp("run", "--net", "user", "--host-port", str(named), "--", "sh", "-c", script)
+    assert r.returncode == 0, r
+    lines = r.stdout.decode().splitlines()
+    assert "nameserver 10.0.3.3" in lines
+    assert "10.0.2.2\thost.wisp.internal" in lines
+    assert lines.count("%s  -" % digest) == 2, r
+    assert "other=1" in lines and "local=1" in lines and "trick=1" in lines, r
+    assert_all_gone(r)
+
+
+def test_guest_resolves_names_through_the_host_resolver():
+    # A name the host's resolver answers without leaving the machine is
+    # not guaranteed; "localhost" is answered from the guest's hosts file,
+    # so ask the resolver directly for a name and check that an answer
+    # (any answer, even NXDOMAIN) comes back rather than a timeout.
+    r = wisp("run", "--net", "user", "--", "sh", "-c",
+             "nslookup wisp-test.invalid 10.0.3.3 2>&1; echo rc=$?")
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    assert "timed out" not in out and "no servers could be reached" not in out, r
+    assert "10.0.3.3" in out, r
+
+
+def listen_on(port):
+    """Listens on 127.0.0.1:port and stops: fails while another listens."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
+
+
+def start_published(tmp_path, *publish):
+    """`wisp run -p ...` with busybox httpd on guest ports 80 and 8080
+    serving the share /www until the file stop appears there."""
+    args = [WISP, "run", "--net", "user"]
+    for p in publish:
+        args += ["-p", p]
+    script = ("httpd -p 80 -h /www && httpd -p 8080 -h /www && echo up && "
+              "while [ ! -e /www/stop ]; do sleep 0.1; done")
+    args += ["-v", "%s:/www" % tmp_path, "--", "sh", "-c", script]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n", proc.stderr.read()
+    return proc
+
+
+def fetch(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"GET /%s HTTP/1.0\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] in (b"HTTP/1.0 200 OK", b"HTTP/1.1 200 OK"), head
+    return body
+
+
+def test_published_ports_serve_16_mib(tmp_path):
+    blob = os.urandom(16 << 20)
+    (tmp_path / "f").write_bytes(blob)
+    p1, p2 = free_port(), free_port()
+    proc = start_published(tmp_path, "127.0.0.1:%d:80" % p1, "%d:8080" % p2)
+    try:
+        assert hashlib.sha256(fetch(p1, "f")).digest() == hashlib.sha256(blob).digest()
+        assert hashlib.sha256(fetch(p2, "f")).digest() == hashlib.sha256(blob).digest()
+        # Both are bound on the host's 127.0.0.1 (p2 by -p's default).
+        for port in (p1, p2):
+            with socket.socket() as s, pytest.raises(OSError):
+                s.bind(("127.0.0.1", port))
+    finally:
+        (tmp_path / "stop").write_text("")
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()
+    assert slirp_processes() == []
+    # Released when the VM is gone.
+    listen_on(p1)
+    listen_on(p2)
+
+
+def test_published_udp_port(tmp_path):
+    """A datagram to the host's port reaches the guest's, and the answer
+    comes back to the sender (out/udp_probe echoes one)."""
+    shutil.copy(os.path.join(OUT, "udp_probe"), tmp_path / "probe")
+    port = free_port()
+    args = [WISP, "run", "-p", "%d:5353/udp" % port, "-v", "%s:/w:ro" % tmp_path, "--",
+            "/w/probe", "5353"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"up\n"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.3)
+            answer = None
+            deadline = time.monotonic() + 20
+            while answer is None and time.monotonic() < deadline:
+                s.sendto(b"hello", ("127.0.0.1", port))
+                try:
+                    answer = s.recv(100)
+                except socket.timeout:
+                    pass
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert answer == b"hello" and out == b"hello", (answer, out, err)
+
+
+def test_a_published_port_in_use_fails_at_once():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = wisp("run", "-p", "127.0.0.1:%d:80" % port, "--", "true")
+    assert r.returncode == 125, r
+    assert r.stderr.decode() == "wisp: -p 127.0.0.1:%d/tcp: Address already in use\n" % port
+    assert_all_gone(r)
+
+
+@pytest.mark.parametrize("value", ["0:80", "80:0", "65536:80", "80:65536", "80:80/sctp",
+                                   "1.2.3:80:80", "x:80"])
+def test_bad_publish_values(value):
+    r = wisp("run", "-p", value, "--", "true")
+    assert r.returncode == 125, r
+    # One line says what is wrong; the usage follows, as for every option.
+    first = r.stderr.decode().splitlines()[0]
+    assert first.startswith("wisp: invalid -p '%s'" % value), r
+
+
+def test_a_port_published_twice():
+    r = wisp("run", "-p", "8080:80", "-p", "0.0.0.0:8080:81", "--", "true")
+    assert r.returncode == 125, r
+    first = r.stderr.decode().splitlines()[0]
+    assert "published twice" in first, r
+
+
+def test_net_none_has_only_loopback_and_fails_at_once():
+    r = wisp("run", "--net", "none", "--", "sh", "-c",
+             "ls /sys/class/net; nc 10.0.2.2 80 </dev/null; echo rc=$?")
+    assert r.returncode == 0, r
+    assert r.stdout.decode().split() == ["lo", "rc=1"], r
+    assert b"Network is unreachable" in r.stderr, r
+    # The default is none.
+    d = wisp("run", "--", "ls", "/sys/class/net")
+    assert d.stdout == b"lo\n", d
+
+
+def test_net_user_without_root(tmp_path, host_servers):
+    """As an unprivileged user: a user namespace as well, with Debian's
+    /dev/net/tun (0666 by its udev rule; this machine's may be 0600, so the
+    test gives itself one in a private mount namespace)."""
+    if os.geteuid() != 0:
+        pytest.skip("sets up the unprivileged user as root")
+    (named, other), digest = host_servers
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    tun = tmp_path / "tun"
+    script = ("mknod -m 666 %s c 10 200 && mount --bind %s /dev/net/tun && "
+              "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s "
+              "%s run --net user --host-port %d -- sh -c "
+              "'wget -q -O- http://host.wisp.internal:%d/blob | sha256sum; "
+              "wget -q -O- http://10.0.2.2:%d/blob >/dev/null 2>&1; echo other=$?'"
+              ) % (tun, tun, home, WISP, named, named, other)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, timeout=HARD_TIMEOUT)
+    assert r.returncode == 0, r
+    assert r.stdout.decode().splitlines() == ["%s  -" % digest, "other=1"], r
+    assert slirp_processes() == []
