@@ -650,7 +650,7 @@ static void stop_helpers(struct vm *vm)
 	for (size_t i = 0; i < vm->nhelpers; i++)
 		if (vm->helpers[i] > 0)
 			kill(vm->helpers[i], SIGTERM);
-	for (int waited = 0;; waited += 10) {
+	for (int waited = 0;; waited++) {
 		int left = 0;
 		for (size_t i = 0; i < vm->nhelpers; i++) {
 			if (vm->helpers[i] <= 0)
@@ -665,7 +665,7 @@ static void stop_helpers(struct vm *vm)
 		}
 		if (!left)
 			break;
-		usleep(10000);
+		usleep(1000); /* helpers end within a few ms: a coarse step would cost each run */
 	}
 	vm->nhelpers = 0;
 }
