@@ -4,29 +4,20 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "msg.h"
-#include "splice.h"
-
-struct host_port_conn {
-	struct host_ports *owner;
-	struct host_port_conn *next, **pprev;
-	int guest_fd;            /* accepted in the namespace */
-	struct watch connecting; /* the host's side, while connect() is under way */
-	struct splice s;
-	int spliced;
-};
 
 void host_ports_init(struct host_ports *h)
 {
 	memset(h, 0, sizeof(*h));
 	for (size_t i = 0; i < OPTIONS_MAX_HOST_PORTS; i++)
 		h->l[i].w.fd = -1;
+	for (size_t i = 0; i < HOST_PORT_MAX_CONNS; i++)
+		h->conns[i].guest_fd = h->conns[i].connecting.fd = -1;
 }
 
 /* Listeners sleep while the connections are at their cap. */
@@ -37,27 +28,20 @@ static void listeners_events(struct host_ports *h, uint32_t events)
 			loop_set_events(h->loop, &h->l[i].w, events);
 }
 
-static void conn_free(struct host_port_conn *c)
+static void conn_end(struct host_port_conn *c)
 {
 	struct host_ports *h = c->owner;
-	if (c->spliced)
-		splice_stop(&c->s);
+	splice_stop(&c->s);
 	loop_close(h->loop, &c->connecting);
 	close_fd(&c->guest_fd);
-	*c->pprev = c->next;
-	if (c->next)
-		c->next->pprev = c->pprev;
+	c->used = 0;
 	if (h->nconns-- == HOST_PORT_MAX_CONNS)
 		listeners_events(h, EPOLLIN);
-	free(c);
 }
 
 static void on_spliced(struct splice *s)
 {
-	struct host_port_conn *c = container_of(s, struct host_port_conn, s);
-	c->spliced = 0; /* the splice closed both ends */
-	c->guest_fd = -1;
-	conn_free(c);
+	conn_end(container_of(s, struct host_port_conn, s));
 }
 
 static void on_connected(struct watch *w, uint32_t events)
@@ -66,39 +50,29 @@ static void on_connected(struct watch *w, uint32_t events)
 	struct host_port_conn *c = container_of(w, struct host_port_conn, connecting);
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err) {
+	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
 		/* Nothing listens on the host: the guest sees its connection
 		 * end, as it would. */
-		conn_free(c);
+		conn_end(c);
 		return;
 	}
 	int host_fd = loop_del(c->owner->loop, w);
-	if (splice_start(&c->s, c->owner->loop, c->guest_fd, host_fd, on_spliced) < 0) {
-		close(host_fd);
-		conn_free(c);
-		return;
-	}
-	c->spliced = 1;
+	int guest_fd = c->guest_fd;
+	c->guest_fd = -1; /* the splice's now, even if it fails */
+	if (splice_start(&c->s, c->owner->loop, guest_fd, host_fd, SPLICE_BUF_DEFAULT,
+			 on_spliced) < 0)
+		conn_end(c);
 }
 
 static void relay(struct host_port_listener *pl, int guest_fd)
 {
 	struct host_ports *h = pl->owner;
-	struct host_port_conn *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(guest_fd);
-		return;
-	}
+	struct host_port_conn *c = h->conns;
+	while (c->used)
+		c++; /* the caller checked the count */
 	c->owner = h;
+	c->used = 1;
 	c->guest_fd = guest_fd;
-	c->connecting.fd = -1;
-	c->next = h->conns;
-	if (c->next)
-		c->next->pprev = &c->next;
-	c->pprev = &h->conns;
-	h->conns = c;
 	if (++h->nconns == HOST_PORT_MAX_CONNS)
 		listeners_events(h, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET,
@@ -109,7 +83,7 @@ static void relay(struct host_port_listener *pl, int guest_fd)
 	    loop_add(h->loop, &c->connecting, fd, EPOLLOUT, on_connected) < 0) {
 		if (fd >= 0)
 			close(fd);
-		conn_free(c);
+		conn_end(c);
 	}
 }
 
@@ -153,8 +127,9 @@ void host_ports_free(struct host_ports *h, struct loop *l)
 {
 	if (!h->loop)
 		return;
-	while (h->conns)
-		conn_free(h->conns);
+	for (size_t i = 0; i < HOST_PORT_MAX_CONNS; i++)
+		if (h->conns[i].used)
+			conn_end(&h->conns[i]);
 	for (size_t i = 0; i < h->n; i++)
 		loop_close(l, &h->l[i].w);
 	h->n = 0;

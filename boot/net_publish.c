@@ -15,30 +15,6 @@
 #include "net_stack.h"
 #include "splice.h"
 
-/* One TCP connection: the host's client, and its way into the namespace. */
-struct publish_conn {
-	struct publish_port *port;
-	struct publish_conn *next, **pprev;
-	int client_fd;
-	struct ns_request req;
-	int requested;           /* req is queued at the keeper */
-	struct watch connecting; /* the namespace's socket until connected */
-	struct splice s;
-	int spliced;
-};
-
-/* One UDP peer of a published port and its socket in the namespace. */
-struct publish_peer {
-	struct publish_port *port;
-	struct publish_peer *next, **pprev;
-	struct sockaddr_in addr;
-	struct ns_request req;
-	int requested;
-	struct watch w; /* the namespace's socket, once it came */
-	char *first;    /* what the peer sent before it came */
-	size_t first_len;
-};
-
 #define DATAGRAM_MAX 65536
 
 void net_publish_init(struct net_publish *pb)
@@ -46,6 +22,10 @@ void net_publish_init(struct net_publish *pb)
 	memset(pb, 0, sizeof(*pb));
 	for (size_t i = 0; i < OPTIONS_MAX_PUBLISH; i++)
 		pb->ports[i].w.fd = -1;
+	for (size_t i = 0; i < PUBLISH_MAX_CONNS; i++)
+		pb->conns[i].client_fd = pb->conns[i].connecting.fd = -1;
+	for (size_t i = 0; i < PUBLISH_MAX_PEERS; i++)
+		pb->peers[i].w.fd = -1;
 }
 
 int net_publish_bind(struct net_publish *pb, const struct run_opts *o, char *err, size_t errlen)
@@ -86,29 +66,23 @@ static void ports_events(struct net_publish *pb, uint32_t events)
 			loop_set_events(pb->loop, &pb->ports[i].w, events);
 }
 
-static void conn_free(struct publish_conn *c)
+static void conn_end(struct publish_conn *c)
 {
 	struct net_publish *pb = c->port->owner;
 	if (c->requested)
 		net_ns_cancel(pb->ns, &c->req);
-	if (c->spliced)
-		splice_stop(&c->s);
+	c->requested = 0;
+	splice_stop(&c->s);
 	loop_close(pb->loop, &c->connecting);
 	close_fd(&c->client_fd);
-	*c->pprev = c->next;
-	if (c->next)
-		c->next->pprev = c->pprev;
+	c->used = 0;
 	if (pb->nconns-- == PUBLISH_MAX_CONNS)
 		ports_events(pb, EPOLLIN);
-	free(c);
 }
 
 static void on_spliced(struct splice *s)
 {
-	struct publish_conn *c = container_of(s, struct publish_conn, s);
-	c->spliced = 0; /* the splice closed both */
-	c->client_fd = -1;
-	conn_free(c);
+	conn_end(container_of(s, struct publish_conn, s));
 }
 
 static void on_connected(struct watch *w, uint32_t events)
@@ -119,16 +93,14 @@ static void on_connected(struct watch *w, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-		conn_free(c); /* QEMU is not there (yet, or any more) */
+		conn_end(c); /* QEMU is not there (yet, or any more) */
 		return;
 	}
 	int fd = loop_del(pb->loop, w);
-	if (splice_start(&c->s, pb->loop, c->client_fd, fd, on_spliced) < 0) {
-		close(fd);
-		conn_free(c);
-		return;
-	}
-	c->spliced = 1;
+	int client = c->client_fd;
+	c->client_fd = -1; /* the splice's now, even if it fails */
+	if (splice_start(&c->s, pb->loop, client, fd, SPLICE_BUF_DEFAULT, on_spliced) < 0)
+		conn_end(c);
 }
 
 static void on_ns_socket(struct ns_request *r, int fd, int err)
@@ -136,11 +108,10 @@ static void on_ns_socket(struct ns_request *r, int fd, int err)
 	(void)err;
 	struct publish_conn *c = container_of(r, struct publish_conn, req);
 	c->requested = 0;
-	if (fd < 0 ||
-	    loop_add(c->port->owner->loop, &c->connecting, fd, EPOLLOUT, on_connected) < 0) {
+	if (fd < 0 || loop_add(c->port->owner->loop, &c->connecting, fd, EPOLLOUT, on_connected) < 0) {
 		if (fd >= 0)
 			close(fd);
-		conn_free(c);
+		conn_end(c);
 	}
 }
 
@@ -154,22 +125,16 @@ static void on_accept(struct publish_port *pp)
 				msg_warn("-p %u: accept: %s", pp->p->host_port, strerror(errno));
 			return;
 		}
-		struct publish_conn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			return;
-		}
+		struct publish_conn *c = pb->conns;
+		while (c->used)
+			c++; /* the count says one is free */
 		c->port = pp;
+		c->used = 1;
 		c->client_fd = fd;
-		c->connecting.fd = -1;
-		c->next = pb->conns;
-		if (c->next)
-			c->next->pprev = &c->next;
-		c->pprev = &pb->conns;
-		pb->conns = c;
 		if (++pb->nconns == PUBLISH_MAX_CONNS)
 			ports_events(pb, 0);
 		c->req.done = on_ns_socket;
+		c->req.udp = 0;
 		c->req.port = pp->ns_port;
 		c->requested = 1;
 		net_ns_request(pb->ns, &c->req);
@@ -178,32 +143,16 @@ static void on_accept(struct publish_port *pp)
 
 /* --- UDP --- */
 
-static void peer_unlink(struct publish_peer *q)
-{
-	*q->pprev = q->next;
-	if (q->next)
-		q->next->pprev = q->pprev;
-}
-
-static void peer_push(struct net_publish *pb, struct publish_peer *q)
-{
-	q->next = pb->peers;
-	if (q->next)
-		q->next->pprev = &q->next;
-	q->pprev = &pb->peers;
-	pb->peers = q;
-}
-
-static void peer_free(struct publish_peer *q)
+static void peer_end(struct publish_peer *q)
 {
 	struct net_publish *pb = q->port->owner;
 	if (q->requested)
 		net_ns_cancel(pb->ns, &q->req);
+	q->requested = 0;
 	loop_close(pb->loop, &q->w);
-	peer_unlink(q);
-	pb->npeers--;
 	free(q->first);
-	free(q);
+	q->first = NULL;
+	q->used = 0;
 }
 
 /* The guest's answer, back to the peer it is for. */
@@ -216,7 +165,7 @@ static void on_peer_answer(struct watch *w, uint32_t events)
 		ssize_t n = recv(w->fd, buf, sizeof(buf), 0);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				peer_free(q); /* refused: QEMU has no hostfwd there */
+				peer_end(q); /* refused: QEMU has no hostfwd there */
 			return;
 		}
 		/* A full socket buffer drops it, as UDP may. */
@@ -235,7 +184,7 @@ static void on_peer_socket(struct ns_request *r, int fd, int err)
 	if (fd < 0 || loop_add(q->port->owner->loop, &q->w, fd, EPOLLIN, on_peer_answer) < 0) {
 		if (fd >= 0)
 			close(fd);
-		peer_free(q);
+		peer_end(q);
 		return;
 	}
 	if (q->first && send(fd, q->first, q->first_len, MSG_DONTWAIT) < 0) {
@@ -245,13 +194,32 @@ static void on_peer_socket(struct ns_request *r, int fd, int err)
 	q->first = NULL;
 }
 
-static struct publish_peer *peer_find(struct publish_port *pp, const struct sockaddr_in *a)
+/* The peer's slot: its own, else a free one, else the one heard from
+ * longest ago (*fresh set for the last two). */
+static struct publish_peer *peer_slot(struct publish_port *pp, const struct sockaddr_in *a,
+				      int *fresh)
 {
-	for (struct publish_peer *q = pp->owner->peers; q; q = q->next)
+	struct net_publish *pb = pp->owner;
+	struct publish_peer *free_slot = NULL, *oldest = NULL;
+	*fresh = 1;
+	for (size_t i = 0; i < PUBLISH_MAX_PEERS; i++) {
+		struct publish_peer *q = &pb->peers[i];
+		if (!q->used) {
+			free_slot = free_slot ? free_slot : q;
+			continue;
+		}
 		if (q->port == pp && q->addr.sin_port == a->sin_port &&
-		    q->addr.sin_addr.s_addr == a->sin_addr.s_addr)
+		    q->addr.sin_addr.s_addr == a->sin_addr.s_addr) {
+			*fresh = 0;
 			return q;
-	return NULL;
+		}
+		if (!oldest || q->heard < oldest->heard)
+			oldest = q;
+	}
+	if (free_slot)
+		return free_slot;
+	peer_end(oldest);
+	return oldest;
 }
 
 static void on_datagram(struct publish_port *pp)
@@ -264,37 +232,23 @@ static void on_datagram(struct publish_port *pp)
 		ssize_t n = recvfrom(pp->w.fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
 		if (n < 0)
 			return;
-		struct publish_peer *q = peer_find(pp, &from);
-		if (q) {
-			/* Most recently heard first: the last is the one to evict. */
-			peer_unlink(q);
-			peer_push(pb, q);
+		int fresh;
+		struct publish_peer *q = peer_slot(pp, &from, &fresh);
+		q->heard = ++pb->heard;
+		if (!fresh) {
 			if (q->w.fd >= 0 && send(q->w.fd, buf, (size_t)n, MSG_DONTWAIT) < 0) {
 				/* dropped, as UDP may */
 			}
 			continue;
 		}
-		if (pb->npeers == PUBLISH_MAX_PEERS) {
-			struct publish_peer *last = pb->peers;
-			while (last->next)
-				last = last->next;
-			peer_free(last);
-		}
-		q = calloc(1, sizeof(*q));
-		char *first = malloc((size_t)n + 1);
-		if (!q || !first) {
-			free(q);
-			free(first);
+		q->first = malloc((size_t)n + 1);
+		if (!q->first)
 			continue;
-		}
-		memcpy(first, buf, (size_t)n);
-		q->port = pp;
-		q->addr = from;
-		q->w.fd = -1;
-		q->first = first;
+		memcpy(q->first, buf, (size_t)n);
 		q->first_len = (size_t)n;
-		peer_push(pb, q);
-		pb->npeers++;
+		q->port = pp;
+		q->used = 1;
+		q->addr = from;
 		q->req.done = on_peer_socket;
 		q->req.udp = 1;
 		q->req.port = pp->ns_port;
@@ -332,10 +286,12 @@ int net_publish_start(struct net_publish *pb, struct loop *l, struct net_ns *ns)
 
 void net_publish_free(struct net_publish *pb)
 {
-	while (pb->conns)
-		conn_free(pb->conns);
-	while (pb->peers)
-		peer_free(pb->peers);
+	for (size_t i = 0; i < PUBLISH_MAX_CONNS; i++)
+		if (pb->conns[i].used)
+			conn_end(&pb->conns[i]);
+	for (size_t i = 0; i < PUBLISH_MAX_PEERS; i++)
+		if (pb->peers[i].used)
+			peer_end(&pb->peers[i]);
 	for (size_t i = 0; i < pb->n; i++) {
 		if (pb->loop)
 			loop_close(pb->loop, &pb->ports[i].w);

@@ -9,9 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <netinet/in.h>
+
 #include "loop.h"
 #include "net_ns.h"
 #include "options.h"
+#include "splice.h"
 
 /* TCP connections and UDP peers relayed at once, all ports together: more
  * connections wait in the backlog; a new UDP peer past the cap takes the
@@ -19,8 +22,6 @@
 #define PUBLISH_MAX_CONNS 64
 #define PUBLISH_MAX_PEERS 64
 
-struct publish_conn;
-struct publish_peer;
 struct net_publish;
 
 struct publish_port {
@@ -30,15 +31,42 @@ struct publish_port {
 	struct net_publish *owner;
 };
 
+/* Slots, never freed while the loop runs: an event fetched in the same
+ * turn may still name their watches. */
+
+/* One TCP connection: the host's client, and its way into the namespace. */
+struct publish_conn {
+	struct publish_port *port;
+	int used;
+	int client_fd; /* until the splice has it */
+	struct ns_request req;
+	int requested;           /* req is queued at the keeper */
+	struct watch connecting; /* the namespace's socket until connected */
+	struct splice s;
+};
+
+/* One UDP peer of a published port and its socket in the namespace. */
+struct publish_peer {
+	struct publish_port *port;
+	int used;
+	struct sockaddr_in addr;
+	unsigned long long heard; /* when, in datagrams of all peers */
+	struct ns_request req;
+	int requested;
+	struct watch w; /* the namespace's socket, once it came */
+	char *first;    /* what the peer sent before it came */
+	size_t first_len;
+};
+
 struct net_publish {
 	struct loop *loop;
 	struct net_ns *ns;
 	struct publish_port ports[OPTIONS_MAX_PUBLISH];
 	size_t n;
-	struct publish_conn *conns;
+	struct publish_conn conns[PUBLISH_MAX_CONNS];
 	size_t nconns;
-	struct publish_peer *peers; /* most recently heard first */
-	size_t npeers;
+	struct publish_peer peers[PUBLISH_MAX_PEERS];
+	unsigned long long heard;
 };
 
 void net_publish_init(struct net_publish *pb);
