@@ -254,3 +254,23 @@ def test_net_user_without_root(tmp_path, host_servers):
     assert r.returncode == 0, r
     assert r.stdout.decode().splitlines() == ["%s  -" % digest, "other=1"], r
     assert slirp_processes() == []
+
+
+def test_a_real_root_gets_the_network_files_on_its_overlay(host_servers):
+    """--rootfs host: the guest's /etc/resolv.conf and /etc/hosts are
+    written on the overlay; the host's own stay as they were; glibc's
+    resolver finds host.wisp.internal."""
+    (named, _), digest = host_servers
+    with open("/etc/resolv.conf", "rb") as f:
+        before = f.read()
+    r = wisp("run", "--rootfs", "host", "--net", "user", "--host-port", str(named), "--", "sh", "-c",
+             "grep -v '^#' /etc/resolv.conf; getent hosts host.wisp.internal; "
+             "python3 -c 'import hashlib,urllib.request; print(hashlib.sha256(urllib.request.urlopen("
+             "\"http://host.wisp.internal:%d/blob\").read()).hexdigest())'" % named)
+    assert r.returncode == 0, r
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == "nameserver 10.0.3.3", r
+    assert lines[1].split() == ["10.0.2.2", "host.wisp.internal"], r
+    assert lines[2] == digest, r
+    with open("/etc/resolv.conf", "rb") as f:
+        assert f.read() == before
