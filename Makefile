@@ -24,7 +24,8 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 # folders (in this order: it decides the bytes); the unit tests and fuzz
 # targets take the parts they exercise, which the products contain too.
 WIRE_CORE := common/wire.c common/base64.c common/queue.c
-COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c common/mount_escape.c
+COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c common/mount_escape.c \
+	common/pump.c common/port_list.c
 INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
 WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c common/unix_sock.c
