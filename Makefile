@@ -153,6 +153,9 @@ $(OUT)/unit/test_rootfs: $(call objs,san,boot/rootfs.c boot/root_stage.c common/
 $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/test_image_spec: $(call objs,san,boot/image_spec.c)
 $(OUT)/unit/test_apt_text: $(call objs,san,$(IMAGE_TEXT_CORE))
+$(OUT)/unit/test_port_list: $(call objs,san,common/port_list.c common/wire.c)
+$(OUT)/unit/test_listen_table: $(call objs,san,init/listen_table.c)
+$(OUT)/unit/test_pump: $(call objs,san,common/pump.c)
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)
@@ -170,6 +173,7 @@ $(OUT)/fuzz/fuzz_vsock_dev: $(call objs,fuzz,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/fuzz/fuzz_time: $(call objs,fuzz,$(CLOCK_CORE))
 $(OUT)/fuzz/fuzz_guest_text: $(call objs,fuzz,$(GUEST_TEXT_CORE))
 $(OUT)/fuzz/fuzz_apt_text: $(call objs,fuzz,$(IMAGE_TEXT_CORE))
+$(OUT)/fuzz/fuzz_port_list: $(call objs,fuzz,common/port_list.c common/wire.c init/listen_table.c)
 $(OUT)/fuzz/fuzz_relay: $(call objs,fuzz,boot/relay.c boot/sink.c boot/loop.c boot/trace.c boot/msg.c \
 	$(WIRE_CORE))
 $(OUT)/fuzz/fuzz_time_service: $(call objs,fuzz,boot/vsockd/time_service.c boot/vsockd/log.c common/queue.c)

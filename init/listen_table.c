@@ -76,6 +76,10 @@ size_t listen_table_parse(const char *text, size_t len, uint16_t *ports, size_t 
 	size_t n = 0;
 	*more = 0;
 	for (long port = 1; port < 65536; port++) {
+		if (!seen[port / 8]) {
+			port |= 7; /* none of these eight */
+			continue;
+		}
 		if (!(seen[port / 8] & (1u << (port % 8))))
 			continue;
 		if (n < max)
