@@ -261,9 +261,12 @@ static void on_announcer(struct watch *w, uint32_t events)
 	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	/* A new forwarder (the old one died) replaces the old: its first
-	 * line says what listens now. */
-	loop_close(pf->loop, &pf->conn);
+	/* One forwarder at a time, the first: another guest process cannot
+	 * take its place while it is there. */
+	if (pf->conn.fd >= 0) {
+		close(fd);
+		return;
+	}
 	pf->lines.len = 0;
 	if (loop_add(pf->loop, &pf->conn, fd, EPOLLIN, on_announcement) < 0)
 		close(fd);

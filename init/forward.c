@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -385,6 +386,7 @@ pid_t forward_start(void)
 	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
 		_exit(1);
 	log_open();
-	signal(SIGPIPE, SIG_IGN); /* a write to a closed peer is an error, not a death */
+	prctl(PR_SET_NAME, "wisp-forward"); /* for ps, and for the tests */
+	signal(SIGPIPE, SIG_IGN);           /* a write to a closed peer is an error, not a death */
 	forward_main();
 }
