@@ -231,7 +231,8 @@ def test_no_port_forward_forwards_nothing(rt):
 def test_run_port_forward_forwards_while_the_command_runs():
     port = free_port()
     proc = subprocess.Popen([WISP, "run", "--port-forward", "--timeout", "60", "--", "sh", "-c",
-                             "nc -l -p %d -e echo forwarded-by-run" % port],
+                             # The VM ends with the command: give the bytes time to leave.
+                             "nc -l -p %d -e echo forwarded-by-run; sleep 1" % port],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         sock, _ = wait_connect(port, 30)
