@@ -35,10 +35,8 @@
 #define CONN_BUF (64 * 1024)
 /* How long the host may take to send a connection's header. */
 #define HEADER_TIMEOUT_MS 5000
-/* The host's listener is there before the guest boots; a few tries cover
- * a busy vsock backend. A refusal means forwarding is off. */
-#define ANNOUNCE_TRIES 3
-#define ANNOUNCE_RETRY_MS 100
+/* The host's listener is there before the guest boots (the host makes it
+ * right after starting the VMM): a refusal means forwarding is off. */
 /* /proc/net/tcp lists listening sockets first: this many bytes of it hold
  * every listener of any plausible guest. */
 #define TCP_TABLE_MAX (128 * 1024)
@@ -88,22 +86,13 @@ static int watch(struct fwd *f, int fd, uint32_t events, uint64_t data, int op)
 
 static int connect_host(void)
 {
-	for (int i = 0; i < ANNOUNCE_TRIES; i++) {
-		int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_vm a = { .svm_family = AF_VSOCK,
-					 .svm_port = WIRE_FWD_ANNOUNCE_PORT,
-					 .svm_cid = VMADDR_CID_HOST };
-		if (fd < 0)
-			return -1;
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-			return fd;
-		close(fd);
-		if (errno != ECONNRESET && errno != ECONNREFUSED && errno != ETIMEDOUT &&
-		    errno != EINTR)
-			return -1;
-		usleep(ANNOUNCE_RETRY_MS * 1000);
-	}
-	return -1;
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_port = WIRE_FWD_ANNOUNCE_PORT,
+				 .svm_cid = VMADDR_CID_HOST };
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		close_fd(&fd);
+	return fd;
 }
 
 /* Writes what is left of the announcement; the host reads promptly, so
