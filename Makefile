@@ -207,14 +207,14 @@ lint:
 format:
 	$(Q)clang-format -i $(LINT_SRC)
 
-test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/clock_probe $(OUT)/hostile.cpio.lz4
+test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/echo_probe $(OUT)/clock_probe $(OUT)/hostile.cpio.lz4
 	$(Q)$(PYTEST) -q tests
 
 # A benchmark, not a test: medians and ratios against baselines built in
 # the same run. It ends with the soak unless SOAK_BOOTS=0.
 BENCH_RUNS ?= 10
 SOAK_BOOTS ?= 500
-bench: all
+bench: all $(OUT)/echo_probe
 	$(Q)BENCH_RUNS=$(BENCH_RUNS) SOAK_BOOTS=$(SOAK_BOOTS) $(PYTHON) bench/bench.py --out $(OUT)
 
 soak: all
