@@ -24,7 +24,8 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 # folders (in this order: it decides the bytes); the unit tests and fuzz
 # targets take the parts they exercise, which the products contain too.
 WIRE_CORE := common/wire.c common/base64.c common/queue.c
-COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c common/mount_escape.c
+COMMON_SRC := $(WIRE_CORE) common/notice.c common/unix_sock.c common/mount_escape.c \
+	common/pump.c common/port_list.c
 INIT_SRC := $(wildcard init/*.c) $(COMMON_SRC)
 WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c common/unix_sock.c
@@ -155,6 +156,9 @@ $(OUT)/unit/test_guest_text: $(call objs,san,$(GUEST_TEXT_CORE))
 $(OUT)/unit/test_image_spec: $(call objs,san,boot/image_spec.c)
 $(OUT)/unit/test_apt_text: $(call objs,san,$(IMAGE_TEXT_CORE))
 $(OUT)/unit/test_net_args: $(call objs,san,boot/net_args.c)
+$(OUT)/unit/test_port_list: $(call objs,san,common/port_list.c common/wire.c)
+$(OUT)/unit/test_listen_table: $(call objs,san,init/listen_table.c)
+$(OUT)/unit/test_pump: $(call objs,san,common/pump.c)
 $(OUT)/unit/%: $(OUT)/obj/san/tests/unit/%.o Makefile
 	@mkdir -p $(@D)
 	$(Q)$(HOST_CC) $(SAN_CFLAGS) -o $@ $(filter %.o,$^)
@@ -172,6 +176,7 @@ $(OUT)/fuzz/fuzz_vsock_dev: $(call objs,fuzz,$(VSOCKD_CORE) $(FAKE_GUEST))
 $(OUT)/fuzz/fuzz_time: $(call objs,fuzz,$(CLOCK_CORE))
 $(OUT)/fuzz/fuzz_guest_text: $(call objs,fuzz,$(GUEST_TEXT_CORE))
 $(OUT)/fuzz/fuzz_apt_text: $(call objs,fuzz,$(IMAGE_TEXT_CORE))
+$(OUT)/fuzz/fuzz_port_list: $(call objs,fuzz,common/port_list.c common/wire.c init/listen_table.c)
 $(OUT)/fuzz/fuzz_relay: $(call objs,fuzz,boot/relay.c boot/sink.c boot/loop.c boot/trace.c boot/msg.c \
 	$(WIRE_CORE))
 $(OUT)/fuzz/fuzz_time_service: $(call objs,fuzz,boot/vsockd/time_service.c boot/vsockd/log.c common/queue.c)
@@ -205,14 +210,15 @@ lint:
 format:
 	$(Q)clang-format -i $(LINT_SRC)
 
-test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/clock_probe $(OUT)/udp_probe $(OUT)/hostile.cpio.lz4
+test: lint all unit fuzz $(OUT)/vsock_probe $(OUT)/hold_probe $(OUT)/echo_probe $(OUT)/clock_probe \
+		$(OUT)/udp_probe $(OUT)/hostile.cpio.lz4
 	$(Q)$(PYTEST) -q tests
 
 # A benchmark, not a test: medians and ratios against baselines built in
 # the same run. It ends with the soak unless SOAK_BOOTS=0.
 BENCH_RUNS ?= 10
 SOAK_BOOTS ?= 500
-bench: all
+bench: all $(OUT)/echo_probe
 	$(Q)BENCH_RUNS=$(BENCH_RUNS) SOAK_BOOTS=$(SOAK_BOOTS) $(PYTHON) bench/bench.py --out $(OUT)
 
 soak: all

@@ -9,7 +9,8 @@ Writes OUT/bench/results.json and OUT/bench/boot.svg, prints a table; the
 across volume sharing options bench/workload.py's (both runnable alone).
 Environment: BENCH_RUNS (boots per system, default 10), BENCH_FS_RUNS
 (default 3), BENCH_WORKLOAD_RUNS (default 3), BENCH_DENSITY (VMs at once,
-default 20), BENCH_EXEC_MIB (default 64), SOAK_BOOTS (default 500; 0
+default 20), BENCH_EXEC_MIB (default 64), BENCH_FWD_MIB (default 64),
+BENCH_FWD_CONNS (default 50), SOAK_BOOTS (default 500; 0
 skips the soak), BENCH_DEBIAN_KERNEL (a bzImage to use instead of fetching Debian's)."""
 import argparse
 import base64
@@ -26,6 +27,7 @@ import time
 import uuid
 
 import baseline
+import forward
 import proc
 import rootfs
 import soak
@@ -634,6 +636,14 @@ def target_lines(res):
         ("wisp exec N -- true", fmt(ex.get("exec_true_ms"), "%.0f ms", "n/a"), "<= 20 ms",
          ex.get("exec_true_ms") is not None and ex["exec_true_ms"] <= 20),
     ]
+    fw = res.get("forward", {})
+    for key, label in (("host_to_guest_mib_s", "forwarded port, host->guest"),
+                       ("guest_to_host_mib_s", "forwarded port, guest->host")):
+        rows.append((label, fmt(fw.get(key), "%.0f MiB/s"), ">= %d MiB/s" % forward.TARGET_MIB_S,
+                     fw.get(key) is not None and fw[key] >= forward.TARGET_MIB_S))
+    rows.append(("forwarded port, connect to echo", fmt(fw.get("connect_ms_median"), "%.1f ms"),
+                 "<= %g ms" % forward.TARGET_CONNECT_MS,
+                 fw.get("connect_ms_median") is not None and fw["connect_ms_median"] <= forward.TARGET_CONNECT_MS))
     lines = ["%-36s %14s %20s  %s" % (TARGETS, "measured", "target", "")]
     for what, got, want, met in rows:
         lines.append("%-36s %14s %20s  %s" % (what, got, want, "met" if met else ("-" if got in ("-", "n/a") else "NOT met")))
@@ -682,6 +692,8 @@ def report(res):
                          % (fmt(ex["exec_true_ms"], "%.1f"), fmt(ex["exec_true_ms_min"], "%.1f"),
                             fmt(ex["exec_true_ms_max"], "%.1f"), fmt(ex["stdin_to_stdout_mib_s"], "%.1f"),
                             ex["stdin_to_stdout_mib"]))
+    if res.get("forward"):
+        lines += forward.table(res["forward"])
     if res.get("rootfs"):
         lines += [""] + rootfs.table(res["rootfs"])
     if res.get("workload"):
@@ -773,6 +785,9 @@ def measure(b, res, soak_boots):
     res["shares"] = b.shares()
     res["density"] = b.density()
     res["exec"] = b.exec_latency()
+    res["forward"] = forward.measure(b.out, b.tag, say, max(1, env_int("BENCH_FWD_MIB", 64)),
+                                     max(1, env_int("BENCH_FWD_CONNS", 50)))
+    b.problems += forward.problems(res["forward"])
     res["rootfs"] = rootfs.measure(b.out, b.runs, b.tag, say)
     b.problems += rootfs.problems(res["rootfs"])
     res["workload"] = workload.measure(b.out, max(1, env_int("BENCH_WORKLOAD_RUNS", 3)), b.tag, say)

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "options.h"
+#include "port_forward.h"
 #include "root_stage.h"
 #include "rootfs.h"
 #include "run.h"
@@ -28,6 +29,7 @@ static const char usage[] =
 	"       wisp exec NAME [OPTIONS] [--] COMMAND...    run COMMAND in it\n"
 	"       wisp stop NAME [--timeout SECONDS]          shut it down in order\n"
 	"       wisp ps                                    list the running VMs\n"
+	"       wisp port NAME                             the guest ports forwarded to 127.0.0.1\n"
 	"       wisp image build|verify|ls|rm ...           reproducible Debian roots for --rootfs\n"
 	"       wisp help                                  this text (wisp COMMAND --help: more)\n";
 
@@ -356,6 +358,42 @@ static int cmd_ps(int argc, char **argv)
 	return 0;
 }
 
+/* The ports the VM's guest listens on that its host's 127.0.0.1 forwards:
+ * one per line, as the supervisor last wrote them. */
+static int cmd_port(int argc, char **argv)
+{
+	static const char port_usage[] = "usage: wisp port NAME\n";
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(port_usage, stdout);
+		return 0;
+	}
+	if (argc != 2 || !vm_name_valid(argv[1])) {
+		fprintf(stderr, "wisp: port needs the name of a VM\n%s", port_usage);
+		return EXIT_LAUNCHER;
+	}
+	char dir[PATH_MAX], path[PATH_MAX + 16], err[300];
+	if (runtime_vm_dir(argv[1], dir, sizeof(dir), err, sizeof(err)) < 0) {
+		msg_warn("%s", err);
+		return EXIT_LAUNCHER;
+	}
+	if (!runtime_alive(dir)) {
+		msg_warn("no running VM named %s", argv[1]);
+		return EXIT_LAUNCHER;
+	}
+	snprintf(path, sizeof(path), "%s/" FWD_STATE_FILE, dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : (msg_warn("%s: %s", path, strerror(errno)), EXIT_LAUNCHER);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	close(fd);
+	return n < 0 ? EXIT_LAUNCHER : 0;
+}
+
 /* A closed stdin, stdout or stderr would be taken by the next fd wisp
  * opens (its signalfd, say) and read or written as the user's: /dev/null
  * holds the place instead. */
@@ -379,7 +417,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = { { "run", cmd_run },   { "start", cmd_start }, { "exec", cmd_exec },
-		     { "stop", cmd_stop }, { "ps", cmd_ps },       { "image", cmd_image } };
+		     { "stop", cmd_stop }, { "ps", cmd_ps },       { "image", cmd_image },
+		     { "port", cmd_port } };
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_LAUNCHER;

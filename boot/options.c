@@ -543,6 +543,18 @@ PARSER(opt_no_vsock)
 	return 0;
 }
 
+PARSER(opt_port_forward)
+{
+	o->port_forward = 1;
+	return 0;
+}
+
+PARSER(opt_no_port_forward)
+{
+	o->port_forward = -1;
+	return 0;
+}
+
 PARSER(opt_qmp)
 {
 	return row_socket(r, v, &o->qmp, err, errlen);
@@ -850,6 +862,17 @@ const struct opt_row options_table[] = {
 	  .max = MAX_SOCKET_PATH,
 	  .parse = opt_qmp,
 	  .help = { "a QMP socket at PATH (to stop and cont the VM)" } },
+	{ .name = "port-forward",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_port_forward,
+	  .help = { "the guest's TCP ports that listen on 0.0.0.0 or 127.0.0.1 are the host's "
+		    "127.0.0.1:PORT too, over vsock (start's default)" } },
+	{ .name = "no-port-forward",
+	  .cmds = VM,
+	  .group = G_SOCKETS,
+	  .parse = opt_no_port_forward,
+	  .help = { "no forwarded ports (run's default)" } },
 
 	{ .name = "timeout",
 	  .metavar = "SECONDS",

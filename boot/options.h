@@ -75,6 +75,8 @@ struct run_opts {
 	const char *name;   /* wisp start --name */
 	const char *rtc;    /* QEMU -rtc base=: utc, localtime or a date; NULL: QEMU's default */
 	const char *qmp;    /* a QMP socket path for the VM, or NULL */
+	int port_forward;   /* 1 --port-forward, -1 --no-port-forward, 0: the command's
+			     * default (on for start, off for run) */
 	struct rootfs root; /* --rootfs: source and ":rw" here, the rest by rootfs_check() */
 	const char *init;   /* --init PATH: the distro's init, in the root; or NULL */
 	const char *net;    /* "user" or "none" */

@@ -19,6 +19,7 @@
 #include "boot_args.h"
 #include "command.h"
 #include "msg.h"
+#include "port_forward.h"
 #include "run.h"
 #include "term.h"
 #include "vm.h"
@@ -38,6 +39,7 @@ struct run {
 	int trace_fd;      /* --trace-json's file */
 	int trace_created; /* by this run */
 	long long t0;
+	struct port_forward fwd; /* --port-forward */
 };
 
 static void start_command(struct run *r, int fd)
@@ -245,6 +247,13 @@ static int finish(struct run *r)
 	return status;
 }
 
+/* --port-forward's messages, among wisp's own on stderr. */
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	dprintf(msg_fd(), "%s\n", line);
+}
+
 int run_vm(const struct run_opts *o, const char *self_dir)
 {
 	struct run r;
@@ -276,6 +285,9 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 		vm_teardown(&r.vm);
 		return EXIT_LAUNCHER;
 	}
+	if (o->port_forward > 0 && !r.over_port &&
+	    port_forward_start(&r.fwd, &r.loop, r.vm.vsock_path, r.vm.dir, log_line, NULL) < 0)
+		msg_warn("port forwarding: %s", strerror(errno));
 	if (r.over_port) {
 		start_command(&r, r.vm.channel_fd);
 		r.vm.channel_fd = -1;
@@ -283,6 +295,7 @@ int run_vm(const struct run_opts *o, const char *self_dir)
 	command_open_stdin(&r.cmd, &r.relay);
 	loop(&r);
 	dial_cancel(&r.dial);
+	port_forward_stop(&r.fwd);
 	vm_teardown(&r.vm);
 	relay_free(&r.relay);
 	return finish(&r);

@@ -13,6 +13,7 @@
 #include "boot_args.h"
 #include "command.h"
 #include "msg.h"
+#include "port_forward.h"
 #include "run.h"
 #include "vm.h"
 
@@ -26,6 +27,7 @@ struct serve {
 	struct outcome out;
 	struct trace trace;
 	struct watch sig;
+	struct port_forward fwd; /* the guest's listening ports on the host's 127.0.0.1 */
 };
 
 static void write_state(const struct serve *s, int ready)
@@ -72,6 +74,12 @@ static void on_ready(struct vm *vm, int conn, const struct notice *n)
 }
 
 static const struct vm_events vm_events = { on_ready };
+
+/* The forwarder's messages: into the VM's log, whoever is waiting. */
+static void log_line(void *ctx, const char *line)
+{
+	vm_log_line(ctx, line);
+}
 
 static void on_signal(struct watch *w, uint32_t events)
 {
@@ -121,6 +129,11 @@ int serve_vm(const struct run_opts *o, const char *self_dir)
 	int started = vm_start(&s.vm, &s.loop, &c, &vm_events, &s.out, &s.trace, clock_us()) == 0;
 	if (started)
 		write_state(&s, 0);
+	/* Listening before the guest can have booted, so its forwarder
+	 * finds the host there. */
+	if (started && o->port_forward >= 0 &&
+	    port_forward_start(&s.fwd, &s.loop, s.vm.vsock_path, s.vm.dir, log_line, &s.vm.log) < 0)
+		msg_warn("port forwarding: %s", strerror(errno));
 	while (started && !vm_ended(&s.vm)) {
 		if (loop_run_once(&s.loop, -1) < 0) {
 			msg_warn("epoll_wait: %s", strerror(errno));
@@ -130,6 +143,7 @@ int serve_vm(const struct run_opts *o, const char *self_dir)
 	/* What the console still holds. */
 	while (started && loop_run_once(&s.loop, 0) > 0)
 		;
+	port_forward_stop(&s.fwd);
 	vm_teardown(&s.vm);
 	char why[OUTCOME_TEXT_MAX + 64];
 	int status = started ? outcome_status(&s.out, why, sizeof(why)) : EXIT_LAUNCHER;

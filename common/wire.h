@@ -43,6 +43,15 @@ enum wire_type {
  * the connection open for one request, as on WIRE_AGENT_PORT. */
 #define WIRE_READY_PORT 5253
 
+/* Forwarded ports (docs/protocol.md, "Forwarded ports"): the guest's
+ * forwarder connects to this host port and sends, at every change, the
+ * whole set of TCP ports that listen on 0.0.0.0 or 127.0.0.1 as one line
+ * (common/port_list.h). */
+#define WIRE_FWD_ANNOUNCE_PORT 5255
+/* The forwarder listens here for the host's connections to those ports;
+ * each starts with a header naming the guest port (common/port_list.h). */
+#define WIRE_FWD_CONNECT_PORT 5256
+
 /* The console line of a guest without a stream: "WISP-EXIT <nonce> <status>"
  * (docs/protocol.md, "The console fallback"). */
 #define WIRE_EXIT_MARKER "WISP-EXIT"

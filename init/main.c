@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "config.h"
 #include "etc_files.h"
+#include "forward.h"
 #include "handoff.h"
 #include "log.h"
 #include "mounts.h"
@@ -189,9 +190,13 @@ int main(int argc, char **argv)
 			log_warn("no vsock agent to serve the host: powering off");
 			power_off();
 		}
+		/* Localhost ports to the host, if it asked (forward.h). */
+		forward_start();
 		supervise(&cfg, sigfd, -1, &session, &cmd, &trace, agent);
 	}
 	pid_t agent = agent_start(NULL, 0);
+	if (agent > 0)
+		forward_start();
 	say_hello(&session);
 	/* 6. The user's command; without a channel, on the console. The
 	 * agent (4) serves `wisp exec`s beside it. */

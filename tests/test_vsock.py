@@ -187,9 +187,11 @@ def test_agent_refuses_guest_processes_and_survives_being_killed(share, tmp_path
         assert (status, out) == (0, b"0\n")
         # Kill the agent: PID 1 starts another and the next request works.
         # (the agent is the "init" whose parent is PID 1; this request's own
-        # handler is its child and must live to report)
+        # handler is its child and must live to report; the port forwarder,
+        # PID 1's child too, is named wisp-forward)
         kill = ("n=0; for p in $(pidof init); do [ $p != 1 ] && "
-                "grep -q '^PPid:[[:space:]]*1$' /proc/$p/status && kill -9 $p && n=$((n+1)); "
+                "grep -q '^PPid:[[:space:]]*1$' /proc/$p/status && "
+                "grep -q '^Name:[[:space:]]*init$' /proc/$p/status && kill -9 $p && n=$((n+1)); "
                 "done; echo $n")
         assert exec_command(uds, ["sh", "-c", kill]) == (0, b"1\n", b"")
         time.sleep(1)

@@ -378,12 +378,13 @@ static void test_which_commands_take_which_options(void)
 		[OPTS_RUN] =
 			" env workdir user interactive tty vmm accel memory cpus kernel initrd"
 			" append rootfs init rtc volume fs net publish host-port vsock cid no-vsock qmp"
-			" timeout trace"
+			" port-forward no-port-forward timeout trace"
 			" trace-json"
 			" verbose help ",
 		[OPTS_START] =
 			" name vmm accel memory cpus kernel initrd append rootfs init rtc volume"
-			" fs net publish host-port vsock cid no-vsock qmp timeout trace-json verbose help ",
+			" fs net publish host-port vsock cid no-vsock qmp port-forward no-port-forward"
+			" timeout trace-json verbose help ",
 		[OPTS_EXEC] = " env workdir user interactive tty timeout trace help ",
 	};
 	for (enum opts_cmd cmd = 0; cmd < OPTS_NCMDS; cmd++) {
