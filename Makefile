@@ -31,7 +31,7 @@ WISP_SRC := $(wildcard boot/*.c) $(COMMON_SRC)
 VSOCKD_SRC := $(wildcard boot/vsockd/*.c) common/queue.c common/unix_sock.c
 CONFIG_CORE := init/config.c common/base64.c
 CLOCK_CORE := init/clock_math.c
-OPTIONS_CORE := boot/options.c boot/vmm.c boot/vmm_qemu.c boot/rootfs.c
+OPTIONS_CORE := boot/options.c boot/vmm.c boot/vmm_qemu.c boot/rootfs.c boot/net_args.c
 KCMDLINE_CORE := $(OPTIONS_CORE) boot/kcmdline.c common/base64.c
 # What the host parses of the guest's text: the ready notice, the trace,
 # console lines.

@@ -59,8 +59,8 @@ static void on_connected(struct watch *w, uint32_t events)
 	int host_fd = loop_del(c->owner->loop, w);
 	int guest_fd = c->guest_fd;
 	c->guest_fd = -1; /* the splice's now, even if it fails */
-	if (splice_start(&c->s, c->owner->loop, guest_fd, host_fd, SPLICE_BUF_DEFAULT,
-			 on_spliced) < 0)
+	if (splice_start(&c->s, c->owner->loop, guest_fd, host_fd, SPLICE_BUF_DEFAULT, on_spliced) <
+	    0)
 		conn_end(c);
 }
 

@@ -108,7 +108,8 @@ static void on_ns_socket(struct ns_request *r, int fd, int err)
 	(void)err;
 	struct publish_conn *c = container_of(r, struct publish_conn, req);
 	c->requested = 0;
-	if (fd < 0 || loop_add(c->port->owner->loop, &c->connecting, fd, EPOLLOUT, on_connected) < 0) {
+	if (fd < 0 ||
+	    loop_add(c->port->owner->loop, &c->connecting, fd, EPOLLOUT, on_connected) < 0) {
 		if (fd >= 0)
 			close(fd);
 		conn_end(c);

@@ -47,7 +47,7 @@ static void test_rtc_and_qmp_reach_qemu(void)
 	};
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = 11, .net = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = 11 };
 	struct vmm_launch l;
 	for (int m = 0; m < 2; m++) {
 		const struct vmm *vmm = vmm_find(m ? "qemu-q35" : "qemu-microvm");
@@ -86,12 +86,13 @@ static void test_devices_and_fds(void)
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .vsock = 1
 	};
-	struct vm_fds fds = { .console = 10,
-			      .channel = -1,
-			      .vsock = 11,
-			      .shares = { 12, 13 },
-			      .qmp = -1,
-			      .net = -1 };
+	struct vm_fds fds = {
+		.console = 10,
+		.channel = -1,
+		.vsock = 11,
+		.shares = { 12, 13 },
+		.qmp = -1,
+	};
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-pc");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
@@ -115,7 +116,7 @@ static void test_9p_volumes(void)
 	const char *w[] = { "-v", "/a,source=/etc:/a", "-v", "/c:/c:ro,passthrough", "true", NULL };
 	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
 	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1, .net = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
 	struct vmm_launch l;
 	const struct vmm *vmm = vmm_find("qemu-microvm");
 	CHECK_INT(vmm->launch(vmm, &spec, &fds, &l), 0);
@@ -214,7 +215,7 @@ static void test_rootfs_keys_and_devices(void)
 	struct vm_spec spec = {
 		.o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet", .root = "/r/a,b/tree"
 	};
-	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1, .net = -1 };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
 	struct vmm_launch l;
 	const struct vmm *micro = vmm_find("qemu-microvm"), *q35 = vmm_find("qemu-q35");
 	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
@@ -291,6 +292,44 @@ static void test_exec_keys(void)
 	CHECK_INT(build_exec_keys(&g, keys, 10, err, sizeof(err)), -1);
 }
 
+/* --net user: the NIC's keys for wisp-init and slirp's netdev for QEMU,
+ * with -p's hostfwd on the namespace's loopback; --net none has neither. */
+static void test_net_keys_and_devices(void)
+{
+	struct run_opts o;
+	char line[KCMDLINE_MAX], err[OPTIONS_ERR_LEN];
+	const char *w[] = { "-p", "8080:80", "-p", "5353:53/udp", "--host-port", "40000", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, w), 0);
+	struct guest_setup g = { .o = &o, .nonce = "00", .vmm = vmm_find("qemu-microvm") };
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line,
+		     " wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3,65520 wisp.hostalias=10.0.2.2") !=
+	      NULL);
+	struct vm_spec spec = { .o = &o, .kernel = "/k", .initrd = "/i", .cmdline = "quiet" };
+	struct vm_fds fds = { .console = 10, .channel = -1, .vsock = -1, .qmp = -1 };
+	struct vmm_launch l;
+	const struct vmm *micro = vmm_find("qemu-microvm"), *q35 = vmm_find("qemu-q35");
+	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
+	/* 40000 is a --host-port listener there: the hostfwd steps over it. */
+	CHECK(has_arg(&l, "-netdev",
+		      "user,id=net0,net=10.0.2.15/24,host=10.0.2.2,ipv6=off,"
+		      "hostfwd=tcp:127.0.0.1:40001-:80,hostfwd=udp:127.0.0.1:40002-:53"));
+	CHECK(has_arg(&l, "-device", "virtio-net-device,netdev=net0"));
+	vmm_launch_free(&l);
+	CHECK_INT(q35->launch(q35, &spec, &fds, &l), 0);
+	CHECK(has_arg(&l, "-device", "virtio-net-pci,netdev=net0"));
+	vmm_launch_free(&l);
+
+	const char *none[] = { "--net", "none", NULL };
+	CHECK_INT(parse_cmd(OPTS_RUN, &o, none), 0);
+	CHECK(build_kcmdline(&g, line, err, sizeof(err)) > 0);
+	CHECK(strstr(line, "wisp.net") == NULL && strstr(line, "wisp.hostalias") == NULL);
+	CHECK_INT(micro->launch(micro, &spec, &fds, &l), 0);
+	for (int i = 0; i < l.argc; i++)
+		CHECK(strcmp(l.argv[i], "-netdev") != 0);
+	vmm_launch_free(&l);
+}
+
 int main(void)
 {
 	test_rootfs_keys_and_devices();
@@ -300,5 +339,6 @@ int main(void)
 	test_vmm_table();
 	test_kcmdline();
 	test_exec_keys();
+	test_net_keys_and_devices();
 	return check_summary("test_kcmdline");
 }
