@@ -264,6 +264,42 @@ static void test_root_and_init(void)
 	}
 }
 
+/* wisp.net and wisp.hostalias: the NIC's numbers, checked; a bad value
+ * leaves the NIC off with one warning. */
+static void test_net_keys(void)
+{
+	struct config c = { 0 };
+	parse("wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3,65520 wisp.hostalias=10.0.2.2", &c);
+	CHECK_INT(c.net.on, 1);
+	const unsigned char *a = (const unsigned char *)&c.net.addr;
+	CHECK(a[0] == 10 && a[1] == 0 && a[2] == 2 && a[3] == 15);
+	CHECK_INT(c.net.prefix, 24);
+	CHECK_INT(c.net.mtu, 65520);
+	const unsigned char *d = (const unsigned char *)&c.net.dns;
+	CHECK(d[0] == 10 && d[1] == 0 && d[2] == 3 && d[3] == 3);
+	CHECK_INT(c.net.has_alias, 1);
+	CHECK_INT(c.nwarnings, 0);
+	config_free(&c);
+	static const char *const bad[] = {
+		"wisp.net=10.0.2.15/33,10.0.2.2,10.0.3.3,1500",
+		"wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3,70000",
+		"wisp.net=10.0.2.256/24,10.0.2.2,10.0.3.3,1500",
+		"wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3",
+		"wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3,1500x",
+		"wisp.net=10.0.2/24,10.0.2.2,10.0.3.3,1500",
+		"wisp.net=10.0.2.15/24,10.0.2.2,10.0.3.3,100",
+		"wisp.hostalias=10.0.2",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct config b = { 0 };
+		parse(bad[i], &b);
+		CHECK_INT(b.net.on, 0);
+		CHECK_INT(b.net.has_alias, 0);
+		CHECK_INT(b.nwarnings, 1);
+		config_free(&b);
+	}
+}
+
 int main(void)
 {
 	test_defaults();
@@ -277,5 +313,6 @@ int main(void)
 	test_too_many_args();
 	test_base64();
 	test_root_and_init();
+	test_net_keys();
 	return check_summary("test_config");
 }
