@@ -28,6 +28,7 @@ import uuid
 
 import baseline
 import forward
+import net
 import proc
 import rootfs
 import soak
@@ -641,6 +642,9 @@ def target_lines(res):
                        ("guest_to_host_mib_s", "forwarded port, guest->host")):
         rows.append((label, fmt(fw.get(key), "%.0f MiB/s"), ">= %d MiB/s" % forward.TARGET_MIB_S,
                      fw.get(key) is not None and fw[key] >= forward.TARGET_MIB_S))
+    nb = res.get("net", {}).get("boot", {})
+    rows.append(("--net user's boot cost", fmt(nb.get("cost_ms"), "%.1f ms"), "<= %d ms" % net.BOOT_COST_TARGET_MS,
+                 nb.get("cost_ms") is not None and nb["cost_ms"] <= net.BOOT_COST_TARGET_MS))
     rows.append(("forwarded port, connect to echo", fmt(fw.get("connect_ms_median"), "%.1f ms"),
                  "<= %g ms" % forward.TARGET_CONNECT_MS,
                  fw.get("connect_ms_median") is not None and fw["connect_ms_median"] <= forward.TARGET_CONNECT_MS))
@@ -694,6 +698,8 @@ def report(res):
                             ex["stdin_to_stdout_mib"]))
     if res.get("forward"):
         lines += forward.table(res["forward"])
+    if res.get("net"):
+        lines += net.table(res["net"])
     if res.get("rootfs"):
         lines += [""] + rootfs.table(res["rootfs"])
     if res.get("workload"):
@@ -788,6 +794,8 @@ def measure(b, res, soak_boots):
     res["forward"] = forward.measure(b.out, b.tag, say, max(1, env_int("BENCH_FWD_MIB", 64)),
                                      max(1, env_int("BENCH_FWD_CONNS", 50)))
     b.problems += forward.problems(res["forward"])
+    res["net"] = net.measure(b.out, b.runs, b.tag, say)
+    b.problems += net.problems(res["net"])
     res["rootfs"] = rootfs.measure(b.out, b.runs, b.tag, say)
     b.problems += rootfs.problems(res["rootfs"])
     res["workload"] = workload.measure(b.out, max(1, env_int("BENCH_WORKLOAD_RUNS", 3)), b.tag, say)

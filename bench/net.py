@@ -3,17 +3,19 @@
 `wisp run -- true` (interleaved with --net none, medians), TCP throughput
 over the NIC both ways (a -p port into busybox nc and out of busybox httpd
 in the guest, and the guest's upload to a --host-port server), and the median time from a
-connect() to a -p port to the first echoed byte (busybox nc -ll -e cat).
+connect() to a -p port to the first echoed byte (out/echo_probe).
 
 Alone: bench/net.py [--out out] [--runs N] prints the table and writes
 OUT/bench/net.json; make bench runs it inside the whole benchmark."""
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -148,10 +150,14 @@ def guest_upload(wisp, tag):
         srv.close()
 
 
-def connect_latency(wisp, tag):
+def connect_latency(wisp, tag, probe):
+    """To out/echo_probe, a one-process guest echo server (as bench/forward.py
+    does), so that no guest process starts per connection."""
     port = free_port()
-    g = Guest(wisp, tag, ["-p", "%d:5003" % port],
-              "nc -ll -p 5003 -e cat & sleep 0.3; echo up; sleep 60")
+    share = tempfile.mkdtemp(prefix="netp-", dir="/tmp")
+    shutil.copy(probe, os.path.join(share, "echo_probe"))
+    g = Guest(wisp, tag, ["-p", "%d:5003" % port, "-v", "%s:/p:ro" % share],
+              "/p/echo_probe 5003 & sleep 0.3; echo up; sleep 60")
     try:
         times = []
         for _ in range(CONNECTS):
@@ -165,6 +171,7 @@ def connect_latency(wisp, tag):
     finally:
         g.p.kill()
         g.close()
+        shutil.rmtree(share, ignore_errors=True)
 
 
 def measure(out, runs, tag, say):
@@ -172,8 +179,10 @@ def measure(out, runs, tag, say):
     res = {}
     say("bench: net, boot cost of --net user (%d interleaved runs)" % runs)
     res["boot"] = boot_cost(wisp, tag, runs)
+    probe = os.path.join(out, "echo_probe")
     for key, fn in (("host_to_guest_mib_s", host_to_guest), ("guest_to_host_mib_s", guest_to_host),
-                    ("guest_upload_mib_s", guest_upload), ("connect_echo_ms", connect_latency)):
+                    ("guest_upload_mib_s", guest_upload),
+                    ("connect_echo_ms", lambda w, t: connect_latency(w, t, probe))):
         say("bench: net, " + key)
         try:
             res[key] = round(fn(wisp, tag), 1)
@@ -190,7 +199,7 @@ def table(res):
              "  TCP over -p: host->guest (64 MiB into nc) %s MiB/s, guest->host (32 MiB from httpd) %s MiB/s; "
              "the guest's upload (busybox nc, 32 MiB) to a --host-port server %s MiB/s" % (res.get("host_to_guest_mib_s"), res.get("guest_to_host_mib_s"),
                                                  res.get("guest_upload_mib_s")),
-             "  -p connect() to the first echoed byte (nc -ll -e cat): %s ms median of %d" % (
+             "  -p connect() to the first echoed byte (out/echo_probe): %s ms median of %d" % (
                  res.get("connect_echo_ms"), CONNECTS)]
     for e in res.get("errors", []):
         lines.append("  error: " + e)

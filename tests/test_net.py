@@ -274,3 +274,13 @@ def test_a_real_root_gets_the_network_files_on_its_overlay(host_servers):
     assert lines[2] == digest, r
     with open("/etc/resolv.conf", "rb") as f:
         assert f.read() == before
+
+
+@pytest.mark.parametrize("vmm", ["qemu-q35", "qemu-pc"])
+def test_the_nic_on_pci_machines(vmm, host_servers):
+    (named, _), digest = host_servers
+    r = wisp("run", "--vmm", vmm, "--host-port", str(named), "--", "sh", "-c",
+             "wget -q -O- http://host.wisp.internal:%d/blob | sha256sum" % named)
+    assert r.returncode == 0, r
+    assert r.stdout.decode() == "%s  -\n" % digest, r
+    assert_all_gone(r)
