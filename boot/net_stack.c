@@ -17,21 +17,22 @@
 /* How long slirp4netns may take to configure the namespace. */
 #define NET_STEP_MS 10000
 
-static int wait_readable(int fd, const char *what)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int r;
-	while ((r = poll(&p, 1, NET_STEP_MS)) < 0 && errno == EINTR)
-		;
-	if (r == 0)
-		msg_warn("--net user: %s took over %d s", what, NET_STEP_MS / 1000);
-	else if (r < 0)
-		msg_warn("--net user: poll: %s", strerror(errno));
-	return r > 0 ? 0 : -1;
-}
-
 /* slirp4netns's stderr: passed on to err_fd (the log, or --verbose's
  * stderr) or dropped, never left to fill a pipe and stall it. */
+/* The end of what slirp4netns said, for the line that says why it failed. */
+static void keep_tail(struct net_stack *n, const char *buf, size_t len)
+{
+	if (len >= sizeof(n->tail)) {
+		buf += len - (sizeof(n->tail) - 1);
+		len = sizeof(n->tail) - 1;
+	}
+	size_t keep = n->tail_len + len < sizeof(n->tail) ? n->tail_len : sizeof(n->tail) - 1 - len;
+	memmove(n->tail, n->tail + n->tail_len - keep, keep);
+	memcpy(n->tail + keep, buf, len);
+	n->tail_len = keep + len;
+	n->tail[n->tail_len] = 0;
+}
+
 static void on_slirp_stderr(struct watch *w, uint32_t events)
 {
 	(void)events;
@@ -47,33 +48,92 @@ static void on_slirp_stderr(struct watch *w, uint32_t events)
 	if (n->err_fd >= 0 && write(n->err_fd, buf, (size_t)r) < 0) {
 		/* the log is bounded and may refuse: dropped */
 	}
+	keep_tail(n, buf, (size_t)r);
 }
 
-/* The last line slirp4netns wrote before it gave up (all writers gone),
- * past its own "child failed(1)" summary. */
-static void say_slirp_failure(int fd)
+/* Why slirp4netns gave up: the last line it wrote before its ready fd
+ * ended unwritten (it then exits, so the pipe ends too), past its own
+ * "child failed(1)" summary. */
+static void slirp_failure(struct net_stack *n, char *why, size_t size)
 {
-	char buf[4096];
-	size_t len = 0;
-	ssize_t r;
-	while (len + 1 < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	buf[len] = 0;
-	const char *why = "";
-	for (char *line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n"))
+	char buf[1024];
+	int fd = loop_del(n->loop, &n->err);
+	for (int i = 0; fd >= 0 && i < 64; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, NET_STEP_MS) <= 0)
+			break;
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			break;
+		keep_tail(n, buf, (size_t)r);
+	}
+	close_fd(&fd);
+	const char *last = "";
+	for (char *line = strtok(n->tail, "\r\n"); line; line = strtok(NULL, "\r\n"))
 		if (strncmp(line, "child failed", 12) && strncmp(line, "WARNING", 7))
-			why = line;
-	msg_warn("--net user: slirp4netns failed%s%s", *why ? ": " : "", why);
+			last = line;
+	snprintf(why, size, "--net user: slirp4netns failed%s%s", *last ? ": " : "", last);
 }
 
+/* The ready fd: one byte once the namespace is configured, or its end. */
+static int slirp_answer(struct net_stack *n, char *why, size_t size)
+{
+	char byte;
+	ssize_t r = read(n->ready.fd, &byte, 1);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	loop_close(n->loop, &n->ready);
+	if (r == 1) {
+		n->up = 1;
+		return 1;
+	}
+	kill(n->slirp, SIGKILL);
+	slirp_failure(n, why, size);
+	return -1;
+}
+
+static void on_slirp_ready(struct watch *w, uint32_t events)
+{
+	(void)events;
+	struct net_stack *n = container_of(w, struct net_stack, ready);
+	char why[512];
+	int r = slirp_answer(n, why, sizeof(why));
+	if (r != 0 && n->on_up)
+		n->on_up(n, r > 0 ? NULL : why);
+}
+
+int net_stack_wait_up(struct net_stack *n)
+{
+	char why[512];
+	while (n->ready.fd >= 0) {
+		struct pollfd p = { .fd = n->ready.fd, .events = POLLIN };
+		int r = poll(&p, 1, NET_STEP_MS);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			msg_warn("--net user: slirp4netns took over %d s", NET_STEP_MS / 1000);
+			return -1;
+		}
+		if (slirp_answer(n, why, sizeof(why)) < 0) {
+			msg_warn("%s", why);
+			return -1;
+		}
+	}
+	return n->up ? 0 : -1;
+}
+
+/* slirp4netns for the keeper's namespace; its readiness comes through the
+ * loop (net_stack_wait_up() for whoever cannot wait). */
 static int start_slirp(struct net_stack *n, pid_t child)
 {
 	int ready[2], err[2];
-	if (pipe2(ready, O_CLOEXEC) < 0) {
+	if (pipe2(ready, O_CLOEXEC | O_NONBLOCK) < 0) {
 		msg_warn("pipe: %s", strerror(errno));
 		return -1;
 	}
-	if (pipe2(err, O_CLOEXEC) < 0) {
+	if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
 		msg_warn("pipe: %s", strerror(errno));
 		close(ready[0]), close(ready[1]);
 		return -1;
@@ -94,7 +154,9 @@ static int start_slirp(struct net_stack *n, pid_t child)
 	}
 	if (n->slirp == 0) {
 		child_prepare(parent, SIGTERM);
-		if (dup2(ready[1], 3) < 0 || dup2(err[1], STDERR_FILENO) < 0)
+		/* Its own pipes block, as a program expects. */
+		if (dup2(ready[1], 3) < 0 || dup2(err[1], STDERR_FILENO) < 0 ||
+		    fcntl(3, F_SETFL, 0) < 0 || fcntl(STDERR_FILENO, F_SETFL, 0) < 0)
 			_exit(127);
 		execvp(argv[0], argv);
 		dprintf(STDERR_FILENO, "cannot run slirp4netns: %s\n", strerror(errno));
@@ -102,21 +164,15 @@ static int start_slirp(struct net_stack *n, pid_t child)
 	}
 	close(ready[1]);
 	close(err[1]);
-	char byte;
-	int ok = wait_readable(ready[0], "slirp4netns") == 0 && read(ready[0], &byte, 1) == 1;
-	close(ready[0]);
-	if (!ok) {
-		/* It ends once its ready fd is closed unwritten: its message is
-		 * whole when the pipe ends. */
-		kill(n->slirp, SIGTERM);
-		say_slirp_failure(err[0]);
+	if (loop_add(n->loop, &n->err, err[0], EPOLLIN, on_slirp_stderr) < 0) {
 		close(err[0]);
+		close(ready[0]);
+		msg_warn("--net user: epoll: %s", strerror(errno));
 		return -1;
 	}
-	if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    loop_add(n->loop, &n->err, err[0], EPOLLIN, on_slirp_stderr) < 0) {
+	if (loop_add(n->loop, &n->ready, ready[0], EPOLLIN, on_slirp_ready) < 0) {
+		close(ready[0]);
 		msg_warn("--net user: epoll: %s", strerror(errno));
-		close(err[0]);
 		return -1;
 	}
 	return 0;
@@ -154,7 +210,7 @@ void net_stack_init(struct net_stack *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->ns.ctl.fd = n->ns.netns_fd = n->ns.userns_fd = -1;
-	n->err.fd = n->err_fd = -1;
+	n->err.fd = n->err_fd = n->ready.fd = -1;
 	net_publish_init(&n->publish);
 	host_ports_init(&n->ports);
 }
@@ -165,6 +221,7 @@ void net_stack_free(struct net_stack *n)
 	if (n->loop) {
 		host_ports_free(&n->ports, n->loop);
 		loop_close(n->loop, &n->err);
+		loop_close(n->loop, &n->ready);
 	}
 	net_ns_free(&n->ns);
 }

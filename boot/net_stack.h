@@ -40,6 +40,12 @@ struct net_stack {
 	struct loop *loop;
 	struct watch err; /* slirp4netns's stderr */
 	int err_fd;       /* where it goes: the log, wisp's stderr, or -1 */
+	char tail[512];   /* the end of it, for why it failed */
+	size_t tail_len;
+	struct watch ready; /* slirp4netns's ready fd, until it answers */
+	int up;             /* slirp4netns configured the namespace */
+	/* Called from the loop when it did (why NULL) or failed (one line). */
+	void (*on_up)(struct net_stack *n, const char *why);
 };
 
 /* --- pure (net_args.c) --- */
@@ -60,9 +66,13 @@ uint16_t net_ns_port(const struct run_opts *o, size_t i);
 void net_stack_init(struct net_stack *n);
 /* Before the VMM's fork: binds -p's ports, starts the namespace's keeper
  * and slirp4netns (its stderr to err_fd, else dropped) and the relays.
+ * slirp4netns configures the namespace meanwhile: on_up() tells when.
  * -1 with a message said. Either way the processes started are in
  * n->ns.pid and n->slirp, for the caller to stop. */
 int net_stack_start(struct net_stack *n, struct loop *l, const struct run_opts *o, int err_fd);
+/* Waits (bounded) until slirp4netns is up, for a guest that may use the
+ * network from its first instruction. 0, or -1 with a message said. */
+int net_stack_wait_up(struct net_stack *n);
 /* In the VMM's child, before exec: joins the namespace, or says why on
  * stderr and exits 125. */
 void net_stack_join(const struct net_stack *n);

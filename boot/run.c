@@ -107,6 +107,7 @@ static void on_exited(struct relay *rl, int status)
 	else
 		relay_close(rl); /* wisp.poweroff: the hang-up ends the VM */
 	vm_expect_end(&r->vm, VM_POWEROFF_WAIT_MS, NULL);
+	vm_release_net(&r->vm);
 }
 
 static void on_lost(struct relay *rl, int broken, const char *why)

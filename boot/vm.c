@@ -163,7 +163,33 @@ static void read_notice(struct watch *w, uint32_t events)
 		trace_set_guest(vm->trace, nt.trace, nt.trace_len);
 	vm->trace->ready = clock_us() - vm->t0;
 	vm->out->ready = 1;
+	if (vm->net.slirp > 0 && !vm->net.up) {
+		/* --net user: the command waits for the way out (net_up()). */
+		vm->held_notice = nt;
+		vm->held_conn = conn;
+		vm->holding = 1;
+		return;
+	}
 	vm->ev->ready(vm, conn, &nt);
+}
+
+/* slirp4netns is up, or failed: the notice held for it goes on, or the VM
+ * ends. */
+static void net_up(struct net_stack *n, const char *why)
+{
+	struct vm *vm = container_of(n, struct vm, net);
+	if (why) {
+		outcome_lost(vm->out, why);
+		if (vm->holding)
+			close_fd(&vm->held_conn);
+		vm->holding = 0;
+		vm_kill(vm);
+		return;
+	}
+	if (vm->holding) {
+		vm->holding = 0;
+		vm->ev->ready(vm, vm->held_conn, &vm->held_notice);
+	}
 }
 
 static void on_ready_listen(struct watch *w, uint32_t events)
@@ -284,8 +310,12 @@ static int listen_ready(struct vm *vm)
 
 /* --- helpers --- */
 
-static void add_helper(struct vm *vm, pid_t pid)
+/* stop_sig: how teardown asks it to end. SIGTERM lets a helper remove its
+ * files; SIGKILL is for one with nothing to clean that would take its time
+ * over SIGTERM (slirp4netns: 23 ms). */
+static void add_helper(struct vm *vm, pid_t pid, int stop_sig)
 {
+	vm->helper_stop_sig[vm->nhelpers] = stop_sig;
 	vm->helpers[vm->nhelpers++] = pid;
 }
 
@@ -300,7 +330,7 @@ static int start_shares(struct vm *vm)
 						   &pid);
 		if (vm->share_fds[i] < 0)
 			return -1;
-		add_helper(vm, pid);
+		add_helper(vm, pid, SIGTERM);
 	}
 	return 0;
 }
@@ -342,7 +372,7 @@ static int start_vsockd(struct vm *vm)
 	close(sv[0]);
 	vm->vsock_fd = sv[1];
 	vm->vsockd = pid;
-	add_helper(vm, pid);
+	add_helper(vm, pid, SIGTERM);
 	return 0;
 }
 
@@ -351,11 +381,16 @@ static int start_net(struct vm *vm)
 {
 	const struct vm_config *c = vm->c;
 	int err_fd = c->log ? helper_stderr(vm) : c->o->verbose ? STDERR_FILENO : -1;
+	vm->net.on_up = net_up;
 	int r = net_stack_start(&vm->net, vm->loop, c->o, err_fd);
+	/* PID 1 runs the command itself, from its first moment: the way out
+	 * must be there before the VM starts. */
+	if (r == 0 && !c->agent)
+		r = net_stack_wait_up(&vm->net);
 	if (vm->net.ns.pid > 0)
-		add_helper(vm, vm->net.ns.pid);
+		add_helper(vm, vm->net.ns.pid, SIGKILL);
 	if (vm->net.slirp > 0)
-		add_helper(vm, vm->net.slirp);
+		add_helper(vm, vm->net.slirp, SIGKILL);
 	return r;
 }
 
@@ -590,6 +625,14 @@ static void shutdown_dialled(struct dial *d, int fd, const char *err)
 		msg_warn("cannot ask the guest to shut down: %s", err);
 }
 
+void vm_release_net(struct vm *vm)
+{
+	/* Still among the helpers: reaped by vm_reap() or the teardown. */
+	for (size_t i = 0; i < vm->nhelpers; i++)
+		if (vm->helpers[i] > 0 && vm->helpers[i] == vm->net.slirp)
+			kill(vm->helpers[i], SIGKILL);
+}
+
 void vm_request_shutdown(struct vm *vm, long long ms)
 {
 	if (vm->shutdown_sent || vm->vmm_pid <= 0)
@@ -612,7 +655,7 @@ int vm_start(struct vm *vm, struct loop *l, const struct vm_config *c, const str
 	vm->out = out;
 	vm->trace = t;
 	vm->t0 = t0;
-	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = -1;
+	vm->lock_fd = vm->vsock_fd = vm->channel_fd = vm->qmp_fd = vm->held_conn = -1;
 	net_stack_init(&vm->net);
 	vm->vmm_pid = vm->vsockd = 0;
 	vm->ready_listen.fd = vm->ready_conn.fd = vm->con.fd = vm->err.fd = -1;
@@ -649,7 +692,7 @@ static void stop_helpers(struct vm *vm)
 {
 	for (size_t i = 0; i < vm->nhelpers; i++)
 		if (vm->helpers[i] > 0)
-			kill(vm->helpers[i], SIGTERM);
+			kill(vm->helpers[i], vm->helper_stop_sig[i]);
 	for (int waited = 0;; waited++) {
 		int left = 0;
 		for (size_t i = 0; i < vm->nhelpers; i++) {
@@ -682,6 +725,9 @@ void vm_teardown(struct vm *vm)
 	if (!vm->loop)
 		return;
 	dial_cancel(&vm->dial);
+	if (vm->holding)
+		close_fd(&vm->held_conn);
+	vm->holding = 0;
 	loop_close(vm->loop, &vm->shutdown_conn);
 	loop_close(vm->loop, &vm->ready_conn);
 	loop_close(vm->loop, &vm->ready_listen);

@@ -65,8 +65,12 @@ struct vm {
 	uint8_t notice[NOTICE_IN_MAX];
 	size_t notice_len;
 	int announced; /* one notice per boot */
+	/* The notice, held until --net user's way out is up. */
+	struct notice held_notice;
+	int held_conn, holding;
 	/* Processes: the helpers, then the VMM. */
 	pid_t helpers[VM_MAX_HELPERS];
+	int helper_stop_sig[VM_MAX_HELPERS];
 	size_t nhelpers;
 	pid_t vsockd; /* also among helpers; -1 once reaped */
 	int share_fds[OPTIONS_MAX_VOLUMES], vsock_fd;
@@ -109,6 +113,10 @@ void vm_expect_end(struct vm *vm, long long ms, const char *why);
 /* Asks the guest agent to power off in order, then expects the end within
  * ms. When the agent cannot be reached the deadline still applies. */
 void vm_request_shutdown(struct vm *vm, long long ms);
+/* The command is over: --net user's way out (slirp4netns) is ended now,
+ * so that its slow exit (the kernel unregistering its tap device, 14-30
+ * ms) overlaps the guest's power-off instead of following it. */
+void vm_release_net(struct vm *vm);
 /* Kills what still runs, reaps it and removes every file of the VM. */
 void vm_teardown(struct vm *vm);
 

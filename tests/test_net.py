@@ -284,3 +284,24 @@ def test_the_nic_on_pci_machines(vmm, host_servers):
     assert r.returncode == 0, r
     assert r.stdout.decode() == "%s  -\n" % digest, r
     assert_all_gone(r)
+
+
+def test_slirp4netns_failing_is_one_line_and_125(tmp_path):
+    """A /dev/net/tun the user may not open (a 0600 node in a private mount
+    namespace): slirp4netns fails, and wisp says why in one line."""
+    if os.geteuid() != 0:
+        pytest.skip("sets up the unprivileged user as root")
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    tun = tmp_path / "tun"
+    script = ("mknod -m 600 %s c 10 200 && mount --bind %s /dev/net/tun && "
+              "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s "
+              "%s run --net user -- echo unreachable") % (tun, tun, home, WISP)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, timeout=HARD_TIMEOUT)
+    assert r.returncode == 125, r
+    assert r.stdout == b""
+    assert r.stderr.decode() == ('wisp: --net user: slirp4netns failed: open("/dev/net/tun"): '
+                                 'Permission denied\n'), r
+    assert slirp_processes() == []
