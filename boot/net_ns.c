@@ -19,6 +19,7 @@
 
 #include "child.h"
 #include "msg.h"
+#include "userns.h"
 
 /* How long the keeper may take to make its namespaces. */
 #define NS_START_MS 10000
@@ -42,38 +43,16 @@ static _Noreturn void keeper_fail(int ctl, const char *what)
 	_exit(EXIT_FAILURE);
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* Not root: a user namespace that maps wisp's own ids only, so that the
- * VMM that joins it stays who it was (its files, its shares) and merely
- * may have a network of its own. */
+/* Not root: a user namespace too (userns.h). */
 static void keeper_namespaces(int ctl)
 {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	if (unshare(CLONE_NEWNET | (uid ? CLONE_NEWUSER : 0)) < 0)
 		keeper_fail(ctl, "a network namespace");
-	if (uid) {
-		char map[64];
-		if (write_file("/proc/self/setgroups", "deny") < 0)
-			keeper_fail(ctl, "setgroups");
-		snprintf(map, sizeof(map), "%u %u 1", (unsigned)uid, (unsigned)uid);
-		if (write_file("/proc/self/uid_map", map) < 0)
-			keeper_fail(ctl, "uid_map");
-		snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
-		if (write_file("/proc/self/gid_map", map) < 0)
-			keeper_fail(ctl, "gid_map");
-	}
+	const char *what;
+	if (uid && userns_map_self(uid, gid, &what) < 0)
+		keeper_fail(ctl, what);
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, "lo", 3);

@@ -15,6 +15,7 @@
 #include "../common/mount_escape.h"
 #include "err_text.h"
 #include "rootfs.h"
+#include "userns.h"
 
 /* Filesystems that hold no data of the host's files, but its kernel's and
  * processes' state, devices, or memory that is not the guest's business.
@@ -175,18 +176,6 @@ int root_stage_host_visible(const char *path)
 
 /* --- in the VMM's process --- */
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* A mount namespace of this process alone. As root it needs nothing else;
  * anyone else gets a user namespace first, mapping only their own ids
  * (setgroups denied, as the kernel requires for an unprivileged gid map),
@@ -198,20 +187,14 @@ static int private_namespace(char *err, size_t errlen)
 			return err_fail(err, errlen, "unshare a mount namespace: %s",
 					strerror(errno));
 	} else {
-		char map[64];
 		uid_t uid = geteuid();
 		gid_t gid = getegid();
+		const char *what;
 		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 			return err_fail(err, errlen, "unshare a user and mount namespace: %s",
 					strerror(errno));
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-		if (write_file("/proc/self/setgroups", "deny") < 0 ||
-		    write_file("/proc/self/uid_map", map) < 0)
-			return err_fail(err, errlen, "map the user namespace's uid: %s",
-					strerror(errno));
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-		if (write_file("/proc/self/gid_map", map) < 0)
-			return err_fail(err, errlen, "map the user namespace's gid: %s",
+		if (userns_map_self(uid, gid, &what) < 0)
+			return err_fail(err, errlen, "map the user namespace's ids (%s): %s", what,
 					strerror(errno));
 	}
 	/* Nothing done here may reach the host's namespace. */

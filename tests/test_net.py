@@ -9,6 +9,7 @@ import functools
 import hashlib
 import http.server
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -232,25 +233,30 @@ def test_net_none_has_only_loopback_and_fails_at_once():
     assert d.stdout == b"lo\n", d
 
 
-def test_net_user_without_root(tmp_path, host_servers):
-    """As an unprivileged user: a user namespace as well, with Debian's
-    /dev/net/tun (0666 by its udev rule; this machine's may be 0600, so the
-    test gives itself one in a private mount namespace)."""
+def run_as_nobody(tmp_path, tun_mode, wisp_args):
+    """`wisp WISP_ARGS` as the unprivileged user nobody, in a private mount
+    namespace whose /dev/net/tun is a node of tun_mode (Debian's udev rule
+    makes it 0666; this machine's may be 0600 and is not touched)."""
     if os.geteuid() != 0:
         pytest.skip("sets up the unprivileged user as root")
-    (named, other), digest = host_servers
     home = tmp_path / "home"
     home.mkdir()
     os.chown(home, 65534, 65534)
     tun = tmp_path / "tun"
-    script = ("mknod -m 666 %s c 10 200 && mount --bind %s /dev/net/tun && "
-              "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s "
-              "%s run --net user --host-port %d -- sh -c "
-              "'wget -q -O- http://host.wisp.internal:%d/blob | sha256sum; "
-              "wget -q -O- http://10.0.2.2:%d/blob >/dev/null 2>&1; echo other=$?'"
-              ) % (tun, tun, home, WISP, named, named, other)
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, timeout=HARD_TIMEOUT)
+    script = ("mknod -m %o %s c 10 200 && mount --bind %s /dev/net/tun && "
+              "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s %s %s"
+              ) % (tun_mode, tun, tun, home, WISP, " ".join(shlex.quote(a) for a in wisp_args))
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, timeout=HARD_TIMEOUT)
+
+
+def test_net_user_without_root(tmp_path, host_servers):
+    """As an unprivileged user: a user namespace as well."""
+    (named, other), digest = host_servers
+    r = run_as_nobody(tmp_path, 0o666, [
+        "run", "--net", "user", "--host-port", str(named), "--", "sh", "-c",
+        "wget -q -O- http://host.wisp.internal:%d/blob | sha256sum; "
+        "wget -q -O- http://10.0.2.2:%d/blob >/dev/null 2>&1; echo other=$?" % (named, other)])
     assert r.returncode == 0, r
     assert r.stdout.decode().splitlines() == ["%s  -" % digest, "other=1"], r
     assert slirp_processes() == []
@@ -287,19 +293,9 @@ def test_the_nic_on_pci_machines(vmm, host_servers):
 
 
 def test_slirp4netns_failing_is_one_line_and_125(tmp_path):
-    """A /dev/net/tun the user may not open (a 0600 node in a private mount
-    namespace): slirp4netns fails, and wisp says why in one line."""
-    if os.geteuid() != 0:
-        pytest.skip("sets up the unprivileged user as root")
-    home = tmp_path / "home"
-    home.mkdir()
-    os.chown(home, 65534, 65534)
-    tun = tmp_path / "tun"
-    script = ("mknod -m 600 %s c 10 200 && mount --bind %s /dev/net/tun && "
-              "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s "
-              "%s run --net user -- echo unreachable") % (tun, tun, home, WISP)
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, timeout=HARD_TIMEOUT)
+    """A /dev/net/tun the user may not open: slirp4netns fails, and wisp
+    says why in one line."""
+    r = run_as_nobody(tmp_path, 0o600, ["run", "--net", "user", "--", "echo", "unreachable"])
     assert r.returncode == 125, r
     assert r.stdout == b""
     assert r.stderr.decode() == ('wisp: --net user: slirp4netns failed: open("/dev/net/tun"): '
