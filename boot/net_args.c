@@ -75,6 +75,13 @@ int net_slirp_argv(pid_t pid, int as_root, int ready_fd, char **argv, size_t max
 	/* The one line that keeps the guest off the host's loopback. */
 	word(&w, "--disable-host-loopback");
 	word(&w, "--cidr=" NET_NS_CIDR);
+	/* It parses what the guest sends: as root, an empty root and a
+	 * syscall filter of its own once it runs (its sandbox fails in a
+	 * user namespace: "parent failed"). */
+	if (as_root) {
+		word(&w, "--enable-sandbox");
+		word(&w, "--enable-seccomp");
+	}
 	word(&w, "--ready-fd=%d", ready_fd);
 	/* Not root: the namespace belongs to the keeper's user namespace,
 	 * which slirp4netns must enter first to join it. */

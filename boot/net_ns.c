@@ -102,8 +102,11 @@ static void keeper_listeners(int ctl, const struct run_opts *o)
 		struct sockaddr_in a = loopback(o->host_ports[i]);
 		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) < 0 ||
-		    listen(fds[i], 64) < 0)
-			keeper_fail(ctl, "a --host-port listener");
+		    listen(fds[i], 64) < 0) {
+			char what[64];
+			snprintf(what, sizeof(what), "--host-port %u", o->host_ports[i]);
+			keeper_fail(ctl, what);
+		}
 	}
 	if (send_fds(ctl, "r", 1, fds, o->nhost_ports) < 0)
 		_exit(EXIT_FAILURE);
@@ -199,10 +202,13 @@ int net_ns_start(struct net_ns *n, struct loop *l, const struct run_opts *o, int
 	}
 	if (n->pid == 0) {
 		child_prepare(parent, SIGKILL);
-		close(sv[0]);
-		keeper_namespaces(sv[1]);
-		keeper_listeners(sv[1], o);
-		keeper_serve(sv[1]);
+		/* It never execs: nothing of wisp's may stay open in it (the
+		 * helpers see QEMU go by their fds closing). */
+		if (dup2(sv[1], 3) < 0 || close_range(4, ~0U, 0) < 0)
+			_exit(EXIT_FAILURE);
+		keeper_namespaces(3);
+		keeper_listeners(3, o);
+		keeper_serve(3);
 	}
 	close(sv[1]);
 	struct pollfd p = { .fd = sv[0], .events = POLLIN };

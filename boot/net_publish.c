@@ -59,11 +59,10 @@ int net_publish_bind(struct net_publish *pb, const struct run_opts *o, char *err
 
 /* --- TCP --- */
 
-static void ports_events(struct net_publish *pb, uint32_t events)
+/* A port accepts while it is under its share of the connections. */
+static void port_events(struct publish_port *pp)
 {
-	for (size_t i = 0; i < pb->n; i++)
-		if (!pb->ports[i].p->udp)
-			loop_set_events(pb->loop, &pb->ports[i].w, events);
+	loop_set_events(pp->owner->loop, &pp->w, pp->nconns < pp->owner->conn_share ? EPOLLIN : 0);
 }
 
 static void conn_end(struct publish_conn *c)
@@ -76,8 +75,9 @@ static void conn_end(struct publish_conn *c)
 	loop_close(pb->loop, &c->connecting);
 	close_fd(&c->client_fd);
 	c->used = 0;
-	if (pb->nconns-- == PUBLISH_MAX_CONNS)
-		ports_events(pb, EPOLLIN);
+	pb->nconns--;
+	if (c->port->nconns-- == pb->conn_share)
+		port_events(c->port);
 }
 
 static void on_spliced(struct splice *s)
@@ -119,7 +119,7 @@ static void on_ns_socket(struct ns_request *r, int fd, int err)
 static void on_accept(struct publish_port *pp)
 {
 	struct net_publish *pb = pp->owner;
-	while (pb->nconns < PUBLISH_MAX_CONNS) {
+	while (pp->nconns < pb->conn_share) {
 		int fd = accept4(pp->w.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -132,8 +132,9 @@ static void on_accept(struct publish_port *pp)
 		c->port = pp;
 		c->used = 1;
 		c->client_fd = fd;
-		if (++pb->nconns == PUBLISH_MAX_CONNS)
-			ports_events(pb, 0);
+		pb->nconns++;
+		if (++pp->nconns == pb->conn_share)
+			port_events(pp);
 		c->req.done = on_ns_socket;
 		c->req.udp = 0;
 		c->req.port = pp->ns_port;
@@ -153,6 +154,8 @@ static void peer_end(struct publish_peer *q)
 	loop_close(pb->loop, &q->w);
 	free(q->first);
 	q->first = NULL;
+	if (q->used)
+		q->port->npeers--;
 	q->used = 0;
 }
 
@@ -195,8 +198,9 @@ static void on_peer_socket(struct ns_request *r, int fd, int err)
 	q->first = NULL;
 }
 
-/* The peer's slot: its own, else a free one, else the one heard from
- * longest ago (*fresh set for the last two). */
+/* The peer's slot: its own, else a free one while its port is under its
+ * share, else the one of its port's peers heard from longest ago (*fresh
+ * set for the last two). The shares add up to at most the slots. */
 static struct publish_peer *peer_slot(struct publish_port *pp, const struct sockaddr_in *a,
 				      int *fresh)
 {
@@ -209,7 +213,9 @@ static struct publish_peer *peer_slot(struct publish_port *pp, const struct sock
 			free_slot = free_slot ? free_slot : q;
 			continue;
 		}
-		if (q->port == pp && q->addr.sin_port == a->sin_port &&
+		if (q->port != pp)
+			continue;
+		if (q->addr.sin_port == a->sin_port &&
 		    q->addr.sin_addr.s_addr == a->sin_addr.s_addr) {
 			*fresh = 0;
 			return q;
@@ -217,9 +223,10 @@ static struct publish_peer *peer_slot(struct publish_port *pp, const struct sock
 		if (!oldest || q->heard < oldest->heard)
 			oldest = q;
 	}
-	if (free_slot)
+	if (pp->npeers < pb->peer_share && free_slot)
 		return free_slot;
-	peer_end(oldest);
+	if (oldest)
+		peer_end(oldest); /* at its share */
 	return oldest;
 }
 
@@ -235,6 +242,8 @@ static void on_datagram(struct publish_port *pp)
 			return;
 		int fresh;
 		struct publish_peer *q = peer_slot(pp, &from, &fresh);
+		if (!q)
+			continue;
 		q->heard = ++pb->heard;
 		if (!fresh) {
 			if (q->w.fd >= 0 && send(q->w.fd, buf, (size_t)n, MSG_DONTWAIT) < 0) {
@@ -249,6 +258,7 @@ static void on_datagram(struct publish_port *pp)
 		q->first_len = (size_t)n;
 		q->port = pp;
 		q->used = 1;
+		pp->npeers++;
 		q->addr = from;
 		q->req.done = on_peer_socket;
 		q->req.udp = 1;
@@ -272,6 +282,15 @@ int net_publish_start(struct net_publish *pb, struct loop *l, struct net_ns *ns)
 {
 	pb->loop = l;
 	pb->ns = ns;
+	size_t tcp = 0, udp = 0;
+	for (size_t i = 0; i < pb->n; i++) {
+		if (pb->ports[i].p->udp)
+			udp++;
+		else
+			tcp++;
+	}
+	pb->conn_share = PUBLISH_MAX_CONNS / (tcp ? tcp : 1);
+	pb->peer_share = PUBLISH_MAX_PEERS / (udp ? udp : 1);
 	for (size_t i = 0; i < pb->n; i++) {
 		struct publish_port *pp = &pb->ports[i];
 		int fd = pp->w.fd;

@@ -16,9 +16,11 @@
 #include "options.h"
 #include "splice.h"
 
-/* TCP connections and UDP peers relayed at once, all ports together: more
- * connections wait in the backlog; a new UDP peer past the cap takes the
- * place of the one heard from longest ago. */
+/* TCP connections and UDP peers relayed at once, all ports together, and
+ * each port gets an equal share of them, so that clients of one port
+ * cannot starve another. More connections wait in the backlog; a new UDP
+ * peer past its port's share takes the place of that port's peer heard
+ * from longest ago. */
 #define PUBLISH_MAX_CONNS 64
 #define PUBLISH_MAX_PEERS 64
 
@@ -29,6 +31,7 @@ struct publish_port {
 	const struct publish *p;
 	uint16_t ns_port;
 	struct net_publish *owner;
+	size_t nconns, npeers; /* its own, against its share */
 };
 
 /* Slots, never freed while the loop runs: an event fetched in the same
@@ -65,6 +68,7 @@ struct net_publish {
 	size_t n;
 	struct publish_conn conns[PUBLISH_MAX_CONNS];
 	size_t nconns;
+	size_t conn_share, peer_share; /* each TCP, each UDP port's */
 	struct publish_peer peers[PUBLISH_MAX_PEERS];
 	unsigned long long heard;
 };

@@ -58,12 +58,11 @@ static void slirp_failure(struct net_stack *n, char *why, size_t size)
 {
 	char buf[1024];
 	int fd = loop_del(n->loop, &n->err);
+	/* What it wrote before its ready fd ended is in the pipe already:
+	 * read that, never wait for more (this runs in the loop). */
 	for (int i = 0; fd >= 0 && i < 64; i++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, NET_STEP_MS) <= 0)
-			break;
 		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
@@ -89,7 +88,8 @@ static int slirp_answer(struct net_stack *n, char *why, size_t size)
 		n->up = 1;
 		return 1;
 	}
-	kill(n->slirp, SIGKILL);
+	if (n->slirp > 0)
+		kill(n->slirp, SIGKILL); /* not yet reaped (vm_reap() clears it) */
 	slirp_failure(n, why, size);
 	return -1;
 }
@@ -112,7 +112,11 @@ int net_stack_wait_up(struct net_stack *n)
 		int r = poll(&p, 1, NET_STEP_MS);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
+		if (r < 0) {
+			msg_warn("--net user: poll: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
 			msg_warn("--net user: slirp4netns took over %d s", NET_STEP_MS / 1000);
 			return -1;
 		}

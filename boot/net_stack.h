@@ -36,7 +36,8 @@ struct net_stack {
 	struct net_ns ns;
 	struct net_publish publish;
 	struct host_ports ports;
-	pid_t slirp; /* slirp4netns, or 0 */
+	pid_t slirp;  /* slirp4netns; 0 before it starts, -1 once reaped */
+	int released; /* the command is over: slirp4netns may go */
 	struct loop *loop;
 	struct watch err; /* slirp4netns's stderr */
 	int err_fd;       /* where it goes: the log, wisp's stderr, or -1 */

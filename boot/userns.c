@@ -13,10 +13,12 @@ static int write_file(const char *path, const char *text)
 	if (fd < 0)
 		return -1;
 	ssize_t n = write(fd, text, strlen(text));
-	int saved = errno;
+	int saved = n < 0 ? errno : EIO; /* a short write sets no errno */
 	close(fd);
+	if (n == (ssize_t)strlen(text))
+		return 0;
 	errno = saved;
-	return n == (ssize_t)strlen(text) ? 0 : -1;
+	return -1;
 }
 
 int userns_map_self(uid_t uid, gid_t gid, const char **what)

@@ -163,7 +163,7 @@ static void read_notice(struct watch *w, uint32_t events)
 		trace_set_guest(vm->trace, nt.trace, nt.trace_len);
 	vm->trace->ready = clock_us() - vm->t0;
 	vm->out->ready = 1;
-	if (vm->net.slirp > 0 && !vm->net.up) {
+	if (vm->net.ns.pid > 0 && !vm->net.up) {
 		/* --net user: the command waits for the way out (net_up()). */
 		vm->held_notice = nt;
 		vm->held_conn = conn;
@@ -315,6 +315,14 @@ static int listen_ready(struct vm *vm)
  * over SIGTERM (slirp4netns: 23 ms). */
 static void add_helper(struct vm *vm, pid_t pid, int stop_sig)
 {
+	if (vm->nhelpers == VM_MAX_HELPERS) {
+		/* VM_MAX_HELPERS counts every kind: this is a bug, never a
+		 * write past the table. */
+		msg_warn("internal: more than %d helpers", VM_MAX_HELPERS);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
 	vm->helper_stop_sig[vm->nhelpers] = stop_sig;
 	vm->helpers[vm->nhelpers++] = pid;
 }
@@ -587,6 +595,12 @@ void vm_reap(struct vm *vm)
 			continue;
 		/* Reaped: its pid may be anyone's now, never signal it. */
 		vm->helpers[i] = -1;
+		if (pid == vm->net.slirp) {
+			vm->net.slirp = -1;
+			if (!vm->net.released && vm->net.up)
+				msg_warn("--net user: slirp4netns ended: the guest has no way out "
+					 "any more");
+		}
 		if (pid == vm->vsockd) {
 			vm->vsockd = -1;
 			vsockd_ended(vm, status);
@@ -627,6 +641,7 @@ static void shutdown_dialled(struct dial *d, int fd, const char *err)
 
 void vm_release_net(struct vm *vm)
 {
+	vm->net.released = 1;
 	/* Still among the helpers: reaped by vm_reap() or the teardown. */
 	for (size_t i = 0; i < vm->nhelpers; i++)
 		if (vm->helpers[i] > 0 && vm->helpers[i] == vm->net.slirp)

@@ -24,7 +24,8 @@
 #include "vm_log.h"
 #include "vmm.h"
 
-#define VM_MAX_HELPERS (OPTIONS_MAX_VOLUMES + 2)
+/* A virtiofsd per volume, wisp-vsockd, --net user's keeper and slirp4netns. */
+#define VM_MAX_HELPERS (OPTIONS_MAX_VOLUMES + 3)
 
 struct vm;
 

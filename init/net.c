@@ -58,18 +58,24 @@ int net_up(const struct config *c)
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	strcpy(ifr.ifr_name, NIC);
+	/* One warning at the first step that fails: the rest would only
+	 * repeat it (no eth0: "No such device" five times). */
 	set_inet(&ifr.ifr_addr, n->addr);
 	int rc = nic_ioctl(fd, SIOCSIFADDR, &ifr, "set the address");
 	unsigned mask = n->prefix >= 32 ? 0xffffffffu : ~(0xffffffffu >> n->prefix);
 	set_inet(&ifr.ifr_netmask, htonl(mask));
-	rc |= nic_ioctl(fd, SIOCSIFNETMASK, &ifr, "set the netmask");
-	if (n->mtu) {
+	if (rc == 0)
+		rc = nic_ioctl(fd, SIOCSIFNETMASK, &ifr, "set the netmask");
+	if (rc == 0 && n->mtu) {
 		ifr.ifr_mtu = (int)n->mtu;
-		rc |= nic_ioctl(fd, SIOCSIFMTU, &ifr, "set the MTU");
+		rc = nic_ioctl(fd, SIOCSIFMTU, &ifr, "set the MTU");
 	}
-	rc |= nic_ioctl(fd, SIOCGIFFLAGS, &ifr, "read the flags");
+	/* The flags share the union with what was set above: read them. */
+	if (rc == 0)
+		rc = nic_ioctl(fd, SIOCGIFFLAGS, &ifr, "read the flags");
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	rc |= nic_ioctl(fd, SIOCSIFFLAGS, &ifr, "bring up");
+	if (rc == 0)
+		rc = nic_ioctl(fd, SIOCSIFFLAGS, &ifr, "bring up");
 	/* The default route, through the stack's gateway. */
 	struct rtentry rt;
 	memset(&rt, 0, sizeof(rt));

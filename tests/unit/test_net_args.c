@@ -35,13 +35,15 @@ static void test_slirp_argv(void)
 			       "--mtu=65520",
 			       "--disable-host-loopback",
 			       "--cidr=10.0.3.0/24",
+			       "--enable-sandbox",
+			       "--enable-seccomp",
 			       "--ready-fd=3",
 			       "1234",
 			       "tap0",
 			       NULL };
 	for (size_t i = 0; want[i]; i++)
 		CHECK_STR(argv[i], want[i]);
-	CHECK(argv[8] == NULL);
+	CHECK(argv[10] == NULL);
 	/* Not root: the user namespace to enter comes before the pid. */
 	CHECK(net_slirp_argv(1234, 0, 3, argv, 16, buf, sizeof(buf)) == 0);
 	CHECK_STR(argv[6], "--userns-path=/proc/1234/ns/user");
