@@ -28,18 +28,27 @@ class Result:
 
 
 def vmm_processes(tag):
-    """PIDs of processes whose command line carries the tag."""
+    """PIDs of processes whose command line or environment carries the tag
+    (the VMM has it on its command line; every helper wisp starts inherits
+    it from wisp's environment: see tagged_env())."""
     found = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                if tag.encode() in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
+        for what in ("cmdline", "environ"):
+            try:
+                with open("/proc/%s/%s" % (pid, what), "rb") as f:
+                    if tag.encode() in f.read():
+                        found.append(int(pid))
+                        break
+            except OSError:
+                pass
     return found
+
+
+def tagged_env(tag, env=None):
+    """The environment for a wisp that boots the VM tagged tag."""
+    return dict(env if env is not None else os.environ, WISP_TEST_TAG=tag)
 
 
 def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True, cwd=None):
@@ -51,7 +60,7 @@ def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True, cwd=None):
         args = [args[0], "--append", t] + args[1:]
     start = time.monotonic()
     proc = subprocess.Popen([WISP] + args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tagged_env(t, env), cwd=cwd)
     try:
         stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:

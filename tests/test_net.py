@@ -15,28 +15,26 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 
-from conftest import HARD_TIMEOUT, OUT, WISP, assert_no_leftovers, wisp
-
-
-def slirp_processes():
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    if f.read().startswith(b"slirp4netns\0"):
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
+from conftest import HARD_TIMEOUT, OUT, WISP, assert_no_leftovers, tagged_env, vmm_processes, wisp
 
 
 def assert_all_gone(result):
+    """Nothing of the VM is left, slirp4netns and the keeper included (they
+    carry the test's tag in their environment)."""
     assert_no_leftovers(result)
-    assert slirp_processes() == [], "slirp4netns outlived wisp"
+
+
+def new_tag():
+    return "wisptest=" + uuid.uuid4().hex[:12]
+
+
+def assert_tag_gone(tag):
+    time.sleep(0.2)
+    assert vmm_processes(tag) == [], "processes of the VM outlived wisp"
 
 
 def free_port():
@@ -119,7 +117,7 @@ def listen_on(port):
         s.listen()
 
 
-def start_published(tmp_path, *publish):
+def start_published(tmp_path, tag, *publish):
     """`wisp run -p ...` with busybox httpd on guest ports 80 and 8080
     serving the share /www until the file stop appears there."""
     args = [WISP, "run", "--net", "user"]
@@ -128,7 +126,7 @@ def start_published(tmp_path, *publish):
     script = ("httpd -p 80 -h /www && httpd -p 8080 -h /www && echo up && "
               "while [ ! -e /www/stop ]; do sleep 0.1; done")
     args += ["-v", "%s:/www" % tmp_path, "--", "sh", "-c", script]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tagged_env(tag))
     assert proc.stdout.readline() == b"up\n", proc.stderr.read()
     return proc
 
@@ -151,7 +149,8 @@ def test_published_ports_serve_16_mib(tmp_path):
     blob = os.urandom(16 << 20)
     (tmp_path / "f").write_bytes(blob)
     p1, p2 = free_port(), free_port()
-    proc = start_published(tmp_path, "127.0.0.1:%d:80" % p1, "%d:8080" % p2)
+    tag = new_tag()
+    proc = start_published(tmp_path, tag, "127.0.0.1:%d:80" % p1, "%d:8080" % p2)
     try:
         assert hashlib.sha256(fetch(p1, "f")).digest() == hashlib.sha256(blob).digest()
         assert hashlib.sha256(fetch(p2, "f")).digest() == hashlib.sha256(blob).digest()
@@ -166,7 +165,7 @@ def test_published_ports_serve_16_mib(tmp_path):
         finally:
             proc.kill()
     assert proc.returncode == 0, proc.stderr.read()
-    assert slirp_processes() == []
+    assert_tag_gone(tag)
     # Released when the VM is gone.
     listen_on(p1)
     listen_on(p2)
@@ -179,7 +178,8 @@ def test_published_udp_port(tmp_path):
     port = free_port()
     args = [WISP, "run", "-p", "%d:5353/udp" % port, "-v", "%s:/w:ro" % tmp_path, "--",
             "/w/probe", "5353"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tag = new_tag()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tagged_env(tag))
     try:
         assert proc.stdout.readline() == b"up\n"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -197,7 +197,7 @@ def test_published_udp_port(tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert answer == b"hello" and out == b"hello", (answer, out, err)
-    assert slirp_processes() == []
+    assert_tag_gone(tag)
 
 
 def test_a_published_port_in_use_fails_at_once():
@@ -239,7 +239,7 @@ def test_net_none_has_only_loopback_and_fails_at_once():
     assert d.stdout == b"lo\n", d
 
 
-def run_as_nobody(tmp_path, tun_mode, wisp_args):
+def run_as_nobody(tmp_path, tag, tun_mode, wisp_args):
     """`wisp WISP_ARGS` as the unprivileged user nobody, in a private mount
     namespace whose /dev/net/tun is a node of tun_mode (Debian's udev rule
     makes it 0666; this machine's may be 0600 and is not touched)."""
@@ -253,19 +253,20 @@ def run_as_nobody(tmp_path, tun_mode, wisp_args):
               "exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s %s %s"
               ) % (tun_mode, tun, tun, home, WISP, " ".join(shlex.quote(a) for a in wisp_args))
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                          capture_output=True, timeout=HARD_TIMEOUT)
+                          capture_output=True, timeout=HARD_TIMEOUT, env=tagged_env(tag))
 
 
 def test_net_user_without_root(tmp_path, host_servers):
     """As an unprivileged user: a user namespace as well."""
     (named, other), digest = host_servers
-    r = run_as_nobody(tmp_path, 0o666, [
+    tag = new_tag()
+    r = run_as_nobody(tmp_path, tag, 0o666, [
         "run", "--net", "user", "--host-port", str(named), "--", "sh", "-c",
         "wget -q -O- http://host.wisp.internal:%d/blob | sha256sum; "
         "wget -q -O- http://10.0.2.2:%d/blob >/dev/null 2>&1; echo other=$?" % (named, other)])
     assert r.returncode == 0, r
     assert r.stdout.decode().splitlines() == ["%s  -" % digest, "other=1"], r
-    assert slirp_processes() == []
+    assert_tag_gone(tag)
 
 
 def test_a_real_root_gets_the_network_files_on_its_overlay(host_servers):
@@ -301,12 +302,13 @@ def test_the_nic_on_pci_machines(vmm, host_servers):
 def test_slirp4netns_failing_is_one_line_and_125(tmp_path):
     """A /dev/net/tun the user may not open: slirp4netns fails, and wisp
     says why in one line."""
-    r = run_as_nobody(tmp_path, 0o600, ["run", "--net", "user", "--", "echo", "unreachable"])
+    tag = new_tag()
+    r = run_as_nobody(tmp_path, tag, 0o600, ["run", "--net", "user", "--", "echo", "unreachable"])
     assert r.returncode == 125, r
     assert r.stdout == b""
     assert r.stderr.decode() == ('wisp: --net user: slirp4netns failed: open("/dev/net/tun"): '
                                  'Permission denied\n'), r
-    assert slirp_processes() == []
+    assert_tag_gone(tag)
 
 
 def test_net_user_with_the_virtio_port(host_servers):
