@@ -2,7 +2,9 @@
 a timeout and a tag on its kernel command line, so a test can tell whether a
 VMM of its own outlived the run, whatever else runs on the machine."""
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -70,6 +72,29 @@ def wisp(*args, input=None, timeout=HARD_TIMEOUT, env=None, tag=True, cwd=None):
             os.kill(pid, 9)
         pytest.fail("wisp %s did not return within %ss" % (" ".join(args), timeout))
     return Result(proc, stdout, stderr, time.monotonic() - start, t)
+
+
+class Runtime:
+    """A private WISP_RUNTIME_DIR for one test module (named VMs of its
+    own), short enough for sun_path; cleanup() stops what is left."""
+
+    def __init__(self, prefix="wr"):
+        self.root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        os.chmod(self.root, 0o700)
+        self.env = dict(os.environ, WISP_RUNTIME_DIR=self.root)
+
+    def wisp(self, *args, **kw):
+        return wisp(*args, env=self.env, **kw)
+
+    def log(self, name):
+        with open(os.path.join(self.root, name, "log"), errors="replace") as f:
+            return f.read()
+
+    def cleanup(self):
+        for name in os.listdir(self.root):
+            if not name.startswith("."):
+                self.wisp("stop", name, timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def assert_no_leftovers(result):

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+import conftest
 from conftest import WISP, vmm_processes, wisp
 
 
@@ -21,16 +22,8 @@ def processes_mentioning(text):
     return vmm_processes(text)
 
 
-class Runtime:
-    """A private runtime root for one test module, short enough for sun_path."""
-
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="wr", dir="/tmp")
-        os.chmod(self.root, 0o700)
-        self.env = dict(os.environ, WISP_RUNTIME_DIR=self.root)
-
-    def wisp(self, *args, **kw):
-        return wisp(*args, env=self.env, **kw)
+class Runtime(conftest.Runtime):
+    """conftest's, and what the start/exec/stop tests add to it."""
 
     def popen(self, *args, **kw):
         return subprocess.Popen([WISP] + list(args), env=self.env, **kw)
@@ -46,12 +39,6 @@ class Runtime:
         pytest.fail("VM %s left %r, dir exists: %s" % (
             name, processes_mentioning(tag) + processes_mentioning(os.path.join(self.root, name)),
             os.path.exists(os.path.join(self.root, name))))
-
-    def cleanup(self):
-        for name in os.listdir(self.root):
-            if not name.startswith("."):
-                self.wisp("stop", name, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

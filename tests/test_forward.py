@@ -6,43 +6,20 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import OUT, WISP, wisp
+from conftest import OUT, WISP, Runtime
 
 MIB = 1 << 20
 BIG = 64 * MIB
 
 
-class Runtime:
-    """A private runtime root for this module, short enough for sun_path."""
-
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="wf", dir="/tmp")
-        os.chmod(self.root, 0o700)
-        self.env = dict(os.environ, WISP_RUNTIME_DIR=self.root)
-
-    def wisp(self, *args, **kw):
-        return wisp(*args, env=self.env, **kw)
-
-    def log(self, name):
-        with open(os.path.join(self.root, name, "log"), errors="replace") as f:
-            return f.read()
-
-    def cleanup(self):
-        for name in os.listdir(self.root):
-            if not name.startswith("."):
-                self.wisp("stop", name, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def rt():
-    r = Runtime()
+    r = Runtime("wf")
     yield r
     r.cleanup()
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import OUT, ROOT, assert_no_leftovers, vmm_processes, wisp
+from conftest import OUT, ROOT, Runtime, assert_no_leftovers, vmm_processes, wisp
 
 HELPERS = os.path.join(ROOT, "tests", "helpers")
 # The busybox roots: built in about a second, kept by the hash of their
@@ -271,24 +271,6 @@ def test_init_systemd_reaches_its_default_target(debian_root):
 
 
 # ---- start / exec / stop on a rootfs VM -------------------------------------
-
-class Runtime:
-    """A private WISP_RUNTIME_DIR, short enough for sun_path."""
-
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="wr", dir="/tmp")
-        os.chmod(self.root, 0o700)
-        self.env = dict(os.environ, WISP_RUNTIME_DIR=self.root)
-
-    def wisp(self, *args, **kw):
-        return wisp(*args, env=self.env, **kw)
-
-    def cleanup(self):
-        for name in os.listdir(self.root):
-            if not name.startswith("."):
-                self.wisp("stop", name, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
-
 
 @pytest.fixture(scope="module")
 def rootvm(roots):
